@@ -1,0 +1,149 @@
+"""nagiosplugin objects: a Resource that fetches the measures, a Context that judges one,
+a Summary that formats the status line and long output."""
+
+import nagiosplugin
+from nagiosplugin.state import Ok
+
+from . import measures, redact
+
+
+class Measures(nagiosplugin.Resource):
+    """The values of one group's measures over the collected window."""
+
+    def __init__(self, group, collect, attempts, debug=False):
+        self.group = group
+        self.collect = collect  # callable -> collector.Collection, raises CheckError
+        self.attempts = attempts
+        self.debug = debug
+        self.collection = None
+        self.values = None
+
+    @property
+    def name(self):
+        return self.group.title
+
+    def probe(self):
+        try:
+            self.collection = self.collect()
+            self.values = measures.compute(self.collection.store, self.collection.window,
+                                           self.group, self.attempts)
+        except nagiosplugin.CheckError as exc:
+            raise nagiosplugin.CheckError(redact.one_line(exc))
+        except Exception as exc:
+            if self.debug:
+                raise
+            # An unexpected error is a bug: say what it was, keep the traceback for -vvv.
+            raise nagiosplugin.CheckError(redact.one_line(
+                "internal error: %s: %s (run with -vvv for details)"
+                % (type(exc).__name__, exc)))
+        return [nagiosplugin.Metric(m.label, self.values[m.label], m.uom, min=0,
+                                    max=m.maximum, context=m.label)
+                for m in self.group.measures]
+
+
+class Threshold(nagiosplugin.ScalarContext):
+    """Warning/critical Nagios ranges for one measure; says which range a value broke."""
+
+    def __init__(self, name, warning=None, critical=None):
+        super().__init__(name, warning, critical, fmt_metric="{name} {valueunit}")
+
+    def evaluate(self, metric, resource):
+        for state, limit in ((nagiosplugin.Critical, self.critical),
+                             (nagiosplugin.Warn, self.warning)):
+            if not limit.match(metric.value):
+                return self.result_cls(state, describe_violation(limit), metric)
+        return self.result_cls(Ok, None, metric)
+
+
+def describe_violation(limit):
+    if limit.invert:
+        return "inside %s" % str(limit)[1:]
+    return "outside %s" % limit._format(False)
+
+
+def _plural(number, word):
+    return "%d %s%s" % (number, word, "" if number == 1 else "s")
+
+
+def _signins(v, attempts):
+    return "%d non-interactive sign-ins, %d failed (%s%%), %d risky" % (
+        v["total"], v["failed"], ("%.1f" % v["failed_pct"]).rstrip("0").rstrip("."), v["risky"])
+
+
+def _entities(v, attempts, outcome):
+    word = "successes" if outcome else "failures"
+    found = [_plural(value, measures.ENTITIES[measures.MEASURES[label].entity].title)
+             for label, value in v.items() if value]
+    if not found:
+        return "no entity with %d or more consecutive %s" % (attempts, word)
+    return "entities with %d+ consecutive %s: %s" % (attempts, word, ", ".join(found))
+
+
+def _auth_methods(v, attempts):
+    return "%d single-factor, %d multi-factor; %d modern, %d legacy client sign-ins" % (
+        v["single_factor"], v["multi_factor"], v["modern_clients"], v["legacy_clients"])
+
+
+def _conditional_access(v, attempts):
+    return "Conditional Access: %d failure, %d success, %d not applied" % (
+        v["ca_failure"], v["ca_success"], v["ca_not_applied"])
+
+
+OK_SUMMARIES = {
+    "signins": _signins,
+    "success-entities": lambda v, n: _entities(v, n, 1),
+    "failure-entities": lambda v, n: _entities(v, n, 0),
+    "auth-methods": _auth_methods,
+    "conditional-access": _conditional_access,
+}
+
+
+class GroupSummary(nagiosplugin.Summary):
+    """Status line: the broken thresholds, worst first; on OK a short group summary."""
+
+    def __init__(self, group, attempts):
+        self.group = group
+        self.attempts = attempts
+
+    def ok(self, results):
+        found = {r.metric.name: r.metric.value for r in results if r.metric}
+        values = {label: found[label] for label in self.group.labels()}
+        return OK_SUMMARIES[self.group.name](values, self.attempts)
+
+    def problem(self, results):
+        bad = [r for r in results if r.state != Ok]
+        bad.sort(key=lambda r: -int(r.state))
+        return ", ".join(redact.one_line(str(r)) for r in bad)
+
+    def verbose(self, results):
+        lines = []
+        order = self.group.labels()
+        for result in sorted((r for r in results if r.metric is not None),
+                             key=lambda r: order.index(r.metric.name)):
+            measure = measures.MEASURES[result.metric.name]
+            state = "" if result.state == Ok else " [%s: %s]" % (
+                str(result.state).upper(), result.hint)
+            lines.append("%s: %s%s" % (measure.title, result.metric.valueunit, state))
+        resource = results[0].resource if results and results[0].metric else None
+        if resource is not None and resource.collection is not None:
+            collection = resource.collection
+            lines.append("window: %s (%s); source: %s" % (
+                collection.window.describe(), ", ".join(collection.window.event_types),
+                redact.one_line(collection.source)))
+            if any(m.entity for m in self.group.measures):
+                lines.append("entities count with %d or more consecutive attempts "
+                             "of one outcome (--attempts)" % self.attempts)
+        return lines
+
+
+class SigninCheck(nagiosplugin.Check):
+    """A Check whose long output also appears, without -v, when there is a problem."""
+
+    def __call__(self):
+        super().__call__()
+        runtime = nagiosplugin.Runtime()
+        has_measures = any(r.metric is not None for r in self.results)
+        if self.state != Ok and has_measures and runtime.verbose == 0:
+            # nagiosplugin prints long output only with -v; an operator paged at night
+            # should see every measure without re-running the check.
+            runtime.output.add_longoutput(self.verbose_str)

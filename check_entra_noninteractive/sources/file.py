@@ -1,0 +1,244 @@
+"""Sign-in logs from a file: Graph-shaped JSON, JSON Lines, or the portal's CSV/JSON download.
+
+Everything is read as a stream, one record at a time, so a file of any size costs a few
+megabytes of memory: a JSON array or ``{"value": [...]}`` is decoded element by element,
+JSON Lines line by line, CSV row by row.
+"""
+
+import csv
+import json
+import os
+
+from nagiosplugin import CheckError
+
+from .. import normalize
+
+PAGE_SIZE = 1000
+CHUNK = 1 << 20
+# A single record larger than this is not a sign-in: stop instead of reading a garbage
+# file into memory while looking for the end of a value.
+MAX_RECORD = 16 << 20
+_DECODER = json.JSONDecoder()
+
+
+class _Malformed(ValueError):
+    pass
+
+
+class _JsonStream:
+    """Incremental decoder over a text stream: values are decoded where they start."""
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.buf = ""
+        self.pos = 0
+        self.eof = False
+        self.consumed = 0  # characters dropped from the front of buf, for error positions
+
+    def _fill(self):
+        if self.eof:
+            return False
+        chunk = self.handle.read(CHUNK)
+        if not chunk:
+            self.eof = True
+            return False
+        if self.pos > CHUNK:
+            self.consumed += self.pos
+            self.buf = self.buf[self.pos:]
+            self.pos = 0
+        self.buf += chunk
+        return True
+
+    def peek(self):
+        """Next non-blank character (without consuming it), or '' at the end."""
+        while True:
+            while self.pos < len(self.buf) and self.buf[self.pos] in " \t\r\n\ufeff":
+                self.pos += 1
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self._fill():
+                return ""
+
+    def expect(self, chars):
+        char = self.peek()
+        if not char or char not in chars:
+            raise _Malformed("expected %s at character %d, found %s" % (
+                " or ".join(repr(c) for c in chars), self.offset(),
+                repr(char) if char else "the end of the file"))
+        self.pos += 1
+        return char
+
+    def offset(self):
+        return self.consumed + self.pos
+
+    def value(self):
+        self.peek()
+        while True:
+            try:
+                obj, end = _DECODER.raw_decode(self.buf, self.pos)
+            except json.JSONDecodeError as exc:
+                too_big = len(self.buf) - self.pos > MAX_RECORD
+                if too_big or not self._fill():
+                    raise _Malformed("%s at character %d" % (exc.msg, self.consumed + exc.pos))
+                continue
+            # A number or literal at the very end of the buffer may continue in the next chunk.
+            if end == len(self.buf) and not isinstance(obj, (dict, list, str)) and self._fill():
+                continue
+            self.pos = end
+            return obj
+
+
+def _array_items(stream):
+    stream.expect("[")
+    if stream.peek() == "]":
+        stream.pos += 1
+        return
+    while True:
+        yield stream.value()
+        if stream.expect(",]") == "]":
+            return
+
+
+def _object_or_value_list(stream):
+    """A top-level object: ``{"value": [...], ...}`` yields the list's items as a stream;
+    any other object is itself one record (concatenated or pretty-printed records)."""
+    stream.expect("{")
+    record = {}
+    if stream.peek() == "}":
+        stream.pos += 1
+        yield record
+        return
+    while True:
+        key = stream.value()
+        if not isinstance(key, str):
+            raise _Malformed("object key expected at character %d" % stream.offset())
+        stream.expect(":")
+        if key == "value" and stream.peek() == "[":
+            yield from _array_items(stream)
+            record = None  # a Graph page: its other members are metadata
+        else:
+            item = stream.value()
+            if record is not None:
+                record[key] = item
+        if stream.expect(",}") == "}":
+            break
+    if record is not None:
+        yield record
+
+
+def _json_lines(handle):
+    for number, line in enumerate(handle, start=1):
+        if line.strip():
+            try:
+                yield json.loads(line)
+            except ValueError as exc:
+                raise _Malformed("line %d: %s" % (number, exc))
+
+
+def _is_json_lines(handle):
+    """True when the first line is a whole JSON object that is not a Graph page."""
+    first = handle.readline(CHUNK).lstrip("\ufeff")
+    handle.seek(0)
+    if not first.lstrip().startswith("{"):
+        return False
+    try:
+        record = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and not isinstance(record.get("value"), list)
+
+
+def iter_json(handle):
+    """Records of a JSON document (array, Graph page), JSON Lines, or concatenated objects."""
+    if _is_json_lines(handle):
+        yield from _json_lines(handle)
+        return
+    stream = _JsonStream(handle)
+    first = stream.peek()
+    if first == "[":
+        yield from _array_items(stream)
+        if stream.peek():
+            raise _Malformed("unexpected data after the JSON array at character %d"
+                             % stream.offset())
+        return
+    while first == "{":
+        yield from _object_or_value_list(stream)
+        first = stream.peek()
+    if first:
+        raise _Malformed("expected a JSON object or array at character %d, found %r"
+                         % (stream.offset(), first))
+
+
+def iter_csv(handle):
+    reader = csv.reader(handle)
+    try:
+        headers = next(reader)
+    except StopIteration:
+        return
+    try:
+        mapping = normalize.csv_header_map(headers)
+    except ValueError as exc:
+        raise _Malformed(str(exc))
+    keys = [mapping.get(h) for h in headers]
+    for number, values in enumerate(reader, start=2):
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) != len(headers):
+            raise _Malformed("CSV line %d has %d fields, the header has %d (truncated?)"
+                             % (number, len(values), len(headers)))
+        yield {key: value for key, value in zip(keys, values) if key}
+
+
+def _looks_like_json(handle):
+    head = handle.read(4096)
+    handle.seek(0)
+    stripped = head.lstrip("\ufeff \t\r\n")
+    if not stripped:
+        raise _Malformed("the file is empty")
+    return stripped[0] in "[{"
+
+
+def read_pages(path, keep=None, page_size=PAGE_SIZE):
+    """Yield lists of normalized rows from the file at ``path``.
+
+    ``keep(row)`` filters rows (window, event type) before they are paged. Any unreadable,
+    truncated or malformed content raises CheckError: a half-read file is never reported.
+    """
+    try:
+        handle = open(path, encoding="utf-8-sig", newline="")
+    except FileNotFoundError:
+        raise CheckError("input file %s does not exist" % path)
+    except IsADirectoryError:
+        raise CheckError("input %s is a directory, not a sign-in log file" % path)
+    except OSError as exc:
+        raise CheckError("cannot read input file %s: %s" % (path, exc.strerror or exc))
+    number = 0
+    with handle:
+        try:
+            if _looks_like_json(handle):
+                records, to_row = iter_json(handle), normalize.from_graph
+            else:
+                records, to_row = iter_csv(handle), normalize.from_portal_csv
+            page = []
+            for number, record in enumerate(records, start=1):
+                row = to_row(record)
+                if keep is None or keep(row):
+                    page.append(row)
+                    if len(page) >= page_size:
+                        yield page
+                        page = []
+            if page:
+                yield page
+        except UnicodeDecodeError:
+            raise CheckError("input file %s is not UTF-8 text (is it compressed?)" % path)
+        except _Malformed as exc:
+            raise CheckError("input file %s is truncated or not a sign-in log (%s)"
+                             % (path, exc))
+        except ValueError as exc:
+            raise CheckError("input file %s: record %d is malformed: %s" % (path, number, exc))
+        except OSError as exc:
+            raise CheckError("cannot read input file %s: %s" % (path, exc.strerror or exc))
+
+
+def describe(path):
+    return "file %s" % os.path.basename(path)

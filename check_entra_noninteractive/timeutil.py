@@ -1,0 +1,77 @@
+"""Timestamps: parsing what Microsoft and operators write, and one sortable storage form."""
+
+import re
+from datetime import datetime, timedelta, timezone
+
+# Stored form: fixed width, so text order is time order in SQLite.
+STORE_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+_ISO = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"
+    r"\s*(Z|[+-]\d{2}:?\d{2}|UTC)?$",
+    re.IGNORECASE,
+)
+# The portal's CSV in en-US locale: "11/20/2026, 8:30:00 AM" (taken as UTC: "Date (UTC)").
+_US = re.compile(
+    r"^(\d{1,2})/(\d{1,2})/(\d{4}),?\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AP]M)?$", re.IGNORECASE
+)
+_DURATION = re.compile(r"^(\d+)\s*([smhd]?)$")
+_UNIT_SECONDS = {"": 60, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_time(text):
+    """Parse an ISO 8601 (or portal CSV) timestamp into an aware UTC datetime.
+
+    Raises ValueError with the offending text. A timestamp without zone is taken as UTC,
+    as Microsoft's exports are.
+    """
+    value = str(text).strip()
+    match = _ISO.match(value)
+    if match:
+        year, month, day, hour, minute, second, fraction, zone = match.groups()
+        micro = int((fraction or "0")[:6].ljust(6, "0"))
+        moment = datetime(int(year), int(month), int(day), int(hour), int(minute),
+                          int(second or 0), micro, tzinfo=timezone.utc)
+        if zone and zone.upper() not in ("Z", "UTC"):
+            sign = 1 if zone[0] == "+" else -1
+            digits = zone[1:].replace(":", "")
+            moment -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        return moment
+    match = _US.match(value)
+    if match:
+        month, day, year, hour, minute, second, half = match.groups()
+        hour = int(hour)
+        if half:
+            hour = hour % 12 + (12 if half.upper() == "PM" else 0)
+        return datetime(int(year), int(month), int(day), hour, int(minute), int(second or 0),
+                        tzinfo=timezone.utc)
+    raise ValueError("not a timestamp: %r" % value[:40])
+
+
+def to_store(moment):
+    return moment.astimezone(timezone.utc).strftime(STORE_FORMAT)
+
+
+def from_store(text):
+    return datetime.strptime(text, STORE_FORMAT).replace(tzinfo=timezone.utc)
+
+
+def display(moment):
+    """Short ISO form for people: seconds precision, Z suffix."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def display_stored(text):
+    return display(from_store(text)) if text else ""
+
+
+def parse_duration(text):
+    """'300s', '5m', '2h', '3d' or a bare number of minutes -> timedelta."""
+    match = _DURATION.match(str(text).strip().lower())
+    if not match or int(match.group(1)) < 0:
+        raise ValueError("not a duration: %r (use e.g. 300s, 5m, 2h, 3d)" % str(text)[:40])
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def utcnow():
+    return datetime.now(timezone.utc)
