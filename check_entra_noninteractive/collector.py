@@ -141,11 +141,12 @@ def _fill(store, window, options, directory, now):
         from .pacing import Pacer
         from .sources.graph import GraphSource
 
+        session = options.http.session()
         tokens = TokenProvider(options.authority_host, options.tenant, options.client_id,
                                options.credential,
                                os.path.join(directory, "token-cache-%s.json" % options.client_id),
-                               options.http)
-        source = GraphSource(options.graph_url, tokens, options.http,
+                               options.http, session)
+        source = GraphSource(options.graph_url, tokens, options.http, session,
                              Pacer(store, options.client_id), options.deadline)
         fetcher = fetch.Fetcher(store, source, window.event_types, options.workers,
                                 options.progress)

@@ -1,0 +1,196 @@
+"""Client-credentials tokens from Microsoft Entra ID through MSAL, cached in the state dir.
+
+msal is imported here only, and only when a token is needed: a check whose window is
+already in the store never loads it.
+"""
+
+import hashlib
+import os
+import re
+import ssl
+from urllib.parse import urlsplit
+
+from nagiosplugin import CheckError
+
+from . import network, redact
+
+# What an administrator should do about the AADSTS codes a monitoring app meets.
+AADSTS_ADVICE = {
+    7000215: "wrong client secret: the secret given for client ID {client} is not valid; "
+             "use the secret's Value (not its ID) or create a new secret",
+    7000222: "expired client secret for client ID {client}: create a new secret",
+    700016: "unknown application: client ID {client} is not registered in tenant {tenant}; "
+            "check --client-id and --tenant-id",
+    90002: "unknown tenant: {tenant} was not found; check --tenant-id (directory ID or "
+           "verified domain) and --cloud",
+    700027: "the certificate was not accepted for client ID {client}: upload its public "
+            "certificate to the app registration",
+    700024: "the client assertion is not within its valid time range: check this host's clock",
+    53003: "blocked by Conditional Access: exclude the monitoring app's service principal "
+           "or allow this host's address",
+    7000112: "application {client} is disabled in tenant {tenant}",
+    90014: "the token request is missing a required field: check --client-id and the "
+           "credential",
+}
+
+
+def aadsts_code(text):
+    match = re.search(r"AADSTS(\d+)", text or "")
+    return int(match.group(1)) if match else None
+
+
+def describe_token_error(result, tenant, client):
+    """One actionable line for MSAL's error dict."""
+    description = result.get("error_description") or ""
+    code = aadsts_code(description)
+    if code is None and result.get("error_codes"):
+        code = result["error_codes"][0]
+    advice = AADSTS_ADVICE.get(code)
+    if advice:
+        return "token request failed (AADSTS%d): %s" % (
+            code, advice.format(client=client, tenant=tenant))
+    first = description.split("\n")[0].split(". Trace ID")[0]
+    return "token request failed (%s): %s" % (result.get("error") or "error", first or
+                                              "no description")
+
+
+class Credential:
+    """What MSAL needs as client_credential, read from the environment or files."""
+
+    def __init__(self, secret=None, certificate=None, pfx=None, pfx_password=None):
+        self.secret = redact.register(secret)
+        self.certificate = certificate
+        self.pfx = pfx
+        self.pfx_password = redact.register(pfx_password)
+
+    def for_msal(self):
+        if self.secret:
+            return self.secret
+        if self.certificate:
+            return _pem_credential(self.certificate)
+        if self.pfx:
+            return _pfx_credential(self.pfx, self.pfx_password)
+        raise CheckError("no client credential: set ENTRA_CLIENT_SECRET, or give "
+                         "--client-secret-file, --client-certificate or --client-pfx")
+
+
+def _read(path, what):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise CheckError("cannot read %s %s: %s" % (what, path, exc.strerror or exc))
+
+
+def _pem_credential(path):
+    text = _read(path, "client certificate").decode("ascii", "replace")
+    key = re.search(r"-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----.+?"
+                    r"-----END (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----", text, re.S)
+    cert = re.search(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", text, re.S)
+    if not key or not cert:
+        raise CheckError("client certificate %s must hold both the private key and the "
+                         "certificate in PEM form" % path)
+    thumbprint = hashlib.sha1(ssl.PEM_cert_to_DER_cert(cert.group(0))).hexdigest()
+    return {"private_key": key.group(0), "thumbprint": thumbprint,
+            "public_certificate": cert.group(0)}
+
+
+def _pfx_credential(path, password):
+    # cryptography comes with msal (through PyJWT[crypto]); it reads PFX on every msal version.
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    data = _read(path, "client PFX")
+    try:
+        key, cert, _ = pkcs12.load_key_and_certificates(
+            data, password.encode() if password else None)
+    except ValueError:
+        raise CheckError("cannot open client PFX %s: wrong password or not a PFX file "
+                         "(password from ENTRA_PFX_PASSWORD or --client-pfx-password-file)"
+                         % path)
+    if key is None or cert is None:
+        raise CheckError("client PFX %s must hold a private key and its certificate" % path)
+    pem_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    return {"private_key": pem_key, "thumbprint": cert.fingerprint(hashes.SHA1()).hex(),
+            "public_certificate": cert.public_bytes(serialization.Encoding.PEM).decode()}
+
+
+class TokenProvider:
+    """Access tokens for one (authority, tenant, client), cached in a 0600 file."""
+
+    def __init__(self, authority_host, tenant, client_id, credential, cache_path, http,
+                 session):
+        self.authority = "%s/%s" % (authority_host.rstrip("/"), tenant)
+        self.tenant = tenant
+        self.client_id = client_id
+        self.credential = credential
+        self.cache_path = cache_path
+        self.http = http        # network.HttpSettings
+        self.session = session  # the requests session Graph uses too (proxy, trust, timeout)
+        self._app = None
+        self._cache = None
+
+    def _application(self):
+        if self._app is None:
+            import msal
+
+            self._cache = msal.SerializableTokenCache()
+            if os.path.exists(self.cache_path):
+                try:
+                    with open(self.cache_path) as handle:
+                        self._cache.deserialize(handle.read())
+                except (OSError, ValueError):
+                    pass  # a damaged cache only costs one token request
+            try:
+                self._app = msal.ConfidentialClientApplication(
+                    self.client_id, client_credential=self.credential.for_msal(),
+                    authority=self.authority, token_cache=self._cache,
+                    http_client=self.session, **self.http.msal_options())
+            except ValueError as exc:
+                # MSAL reads the authority's OpenID configuration when it is built; an
+                # unknown tenant fails there, with the AADSTS code in the chained error.
+                detail = "%s %s" % (exc, exc.__context__ or "")
+                if aadsts_code(detail) == 90002 or "invalid_tenant" in detail:
+                    raise CheckError("token request failed (AADSTS90002): " + AADSTS_ADVICE[
+                        90002].format(tenant=self.tenant, client=self.client_id))
+                raise CheckError("cannot use the login authority %s: %s"
+                                 % (self.authority, str(exc).split("\n")[0]))
+        return self._app
+
+    def token(self, scope):
+        import requests
+
+        try:
+            app = self._application()
+            scopes = [scope]
+            # msal < 1.23 (Debian 12 has 1.21) does not look in the cache by itself.
+            result = app.acquire_token_silent(scopes, account=None)
+            if not result:
+                result = app.acquire_token_for_client(scopes)
+        except requests.exceptions.RequestException as exc:
+            raise CheckError(network.describe_error(
+                exc, urlsplit(self.authority).hostname or self.authority))
+        self._save()
+        if "access_token" not in result:
+            raise CheckError(describe_token_error(result, self.tenant, self.client_id))
+        redact.register(result["access_token"])
+        return result["access_token"]
+
+    def forget(self, token):
+        """Drop a token Graph refused, so the next call asks for a new one."""
+        if self._cache is not None:
+            for item in self._cache.find(self._cache.CredentialType.ACCESS_TOKEN):
+                if item.get("secret") == token:
+                    self._cache.remove_at(item)
+            self._save()
+
+    def _save(self):
+        if self._cache is None or not self._cache.has_state_changed:
+            return
+        fd = os.open(self.cache_path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(self._cache.serialize())
+        os.replace(self.cache_path + ".tmp", self.cache_path)
+        self._cache.has_state_changed = False
+

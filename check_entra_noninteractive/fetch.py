@@ -1,0 +1,166 @@
+"""Fill the gaps of a window from Graph: several page chains at once, progress kept per page.
+
+Graph pages newest first. After a range's first page, everything newer than that page's
+oldest second is complete; the rest of the range is split into a few sub-ranges fetched
+concurrently, so the shared request budget, not one page's latency, sets the pace. Only
+the first page of a gap is split, so a window of N sign-ins costs about ceil(N/1000)
+requests plus one per sub-range.
+"""
+
+import fcntl
+import math
+import os
+import threading
+import time
+from collections import deque
+from datetime import timedelta
+
+from nagiosplugin import CheckError
+
+from . import timeutil
+from .pacing import OutOfTime
+
+SECOND = timedelta(seconds=1)
+
+
+class Fetcher:
+    def __init__(self, store, source, event_types, workers=4, progress=None):
+        self.store = store
+        self.source = source          # sources.graph.GraphSource
+        self.event_types = tuple(event_types)
+        self.workers = workers
+        self.progress = progress      # callable(text) or None
+        self.total_seconds = 0.0
+        self.done_seconds = 0.0
+        self.pages = 0
+        self.estimated_pages = 0.0
+        self._cond = threading.Condition()
+        self._tasks = deque()
+        self._active = 0
+        self._failure = None
+
+    def run(self, gaps):
+        """Fetch every gap completely, or raise CheckError saying how far it got."""
+        self.total_seconds = sum((end - start).total_seconds() for start, end in gaps)
+        self._tasks.extend((start, end, None, True) for start, end in gaps)
+        self.estimated_pages = float(len(gaps))
+        threads = [threading.Thread(target=self._work, daemon=True)
+                   for _ in range(self.workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if self._failure is not None:
+            if isinstance(self._failure, OutOfTime):
+                raise CheckError(self._timeout_message(self._failure))
+            raise self._failure
+
+    def _timeout_message(self, stop):
+        done = 100.0 * self.done_seconds / self.total_seconds if self.total_seconds else 0
+        pages = "%d of about %d pages" % (self.pages, max(self.pages + 1,
+                                                          math.ceil(self.estimated_pages)))
+        if stop.throttled:
+            return ("still throttled by Microsoft Graph at the timeout (%s, retry in %d s); "
+                    "window %d%% fetched (%s); the next run continues"
+                    % (stop, math.ceil(stop.wait), done, pages))
+        return ("timeout: window %d%% fetched (%s); the next run continues (a longer -t "
+                "helps a first run or a backfill)" % (done, pages))
+
+    def _work(self):
+        while True:
+            with self._cond:
+                while not self._tasks and self._active and self._failure is None:
+                    self._cond.wait()
+                if not self._tasks or self._failure is not None:
+                    self._cond.notify_all()
+                    return
+                task = self._tasks.popleft()
+                self._active += 1
+            try:
+                self._chain(*task)
+            except (CheckError, OutOfTime) as exc:
+                self._fail(exc)
+            except Exception as exc:  # a bug in a thread must still end the check
+                self._fail(exc)
+            finally:
+                with self._cond:
+                    self._active -= 1
+                    self._cond.notify_all()
+
+    def _fail(self, exc):
+        with self._cond:
+            if self._failure is None or isinstance(self._failure, OutOfTime):
+                self._failure = exc
+            self._cond.notify_all()
+
+    def _chain(self, start, end, url, splittable):
+        """Follow one range's pages; record after each page the part that is complete."""
+        url = url or self.source.first_url(start, end, self.event_types)
+        complete_from = end
+        while url is not None:
+            if self._failure is not None:
+                return
+            asked = timeutil.utcnow()
+            rows, url = self.source.page(url)
+            if url is None:
+                cut = start
+            else:
+                oldest = min(timeutil.from_store(r["created"]) for r in rows) if rows else start
+                cut = max(start, min(complete_from,
+                                     oldest.replace(microsecond=0) + SECOND))
+            self.store.add_page(rows, self.event_types, cut, complete_from, asked)
+            self._advance(rows, (complete_from - cut).total_seconds(), start, cut, end)
+            complete_from = cut
+            if url is not None and splittable and self._split(start, cut, end, rows):
+                return
+            splittable = False
+
+    def _split(self, start, cut, end, rows):
+        """After a gap's first page: hand the rest to several chains, if it is worth it."""
+        page_span = (end - cut).total_seconds() or 1.0
+        rest = (cut - start).total_seconds()
+        expected_pages = len(rows) / 1000.0 * rest / page_span
+        parts = min(self.workers, int(expected_pages))
+        if parts < 2:
+            return False
+        step = (cut - start) / parts
+        bounds = [start + step * i for i in range(parts)] + [cut]
+        with self._cond:
+            for lower, upper in zip(bounds, bounds[1:]):
+                self._tasks.append((lower, upper, None, False))
+            self._cond.notify_all()
+        return True
+
+    def _advance(self, rows, seconds, start, cut, end):
+        with self._cond:
+            self.pages += 1
+            self.done_seconds += seconds
+            if rows and cut > start:
+                span = (end - cut).total_seconds() or 1.0
+                remaining = len(rows) / 1000.0 * (cut - start).total_seconds() / span
+                self.estimated_pages = max(self.estimated_pages, self.pages + remaining)
+            else:
+                self.estimated_pages = max(self.estimated_pages, float(self.pages))
+        if self.progress:
+            self.progress("fetched %d pages, %d%% of the window" % (
+                self.pages, 100.0 * self.done_seconds / (self.total_seconds or 1)))
+
+
+def wait_for_lock(path, deadline, poll=0.2):
+    """An exclusive flock on ``path`` (one fetch per tenant at a time) or CheckError."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.time() + poll > deadline:
+                os.close(fd)
+                raise CheckError("another check of this tenant is still fetching from "
+                                 "Microsoft Graph; the next run reads what it fetched")
+            time.sleep(poll)
+
+
+def release_lock(fd):
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
