@@ -90,14 +90,31 @@ def _pem_credential(path):
     if not key or not cert:
         raise CheckError("client certificate %s must hold both the private key and the "
                          "certificate in PEM form" % path)
+    _require_rsa(key.group(0).encode(), path)
     thumbprint = hashlib.sha1(ssl.PEM_cert_to_DER_cert(cert.group(0))).hexdigest()
     return {"private_key": key.group(0), "thumbprint": thumbprint,
             "public_certificate": cert.group(0)}
 
 
+def _require_rsa(pem_key, path):
+    """Entra ID signs client assertions with RS256 only: say so before MSAL fails obscurely."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        key = load_pem_private_key(pem_key, password=None)
+    except (ValueError, TypeError) as exc:
+        raise CheckError("cannot load the private key in %s: %s (an unencrypted PEM key is "
+                         "needed)" % (path, str(exc).split("\n")[0]))
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise CheckError("the key in %s is not RSA: Entra ID accepts RSA certificates only"
+                         % path)
+
+
 def _pfx_credential(path, password):
     # cryptography comes with msal (through PyJWT[crypto]); it reads PFX on every msal version.
     from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.hazmat.primitives.serialization import pkcs12
 
     data = _read(path, "client PFX")
@@ -110,6 +127,9 @@ def _pfx_credential(path, password):
                          % path)
     if key is None or cert is None:
         raise CheckError("client PFX %s must hold a private key and its certificate" % path)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise CheckError("the key in %s is not RSA: Entra ID accepts RSA certificates only"
+                         % path)
     pem_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
     return {"private_key": pem_key, "thumbprint": cert.fingerprint(hashes.SHA1()).hex(),

@@ -133,17 +133,57 @@ class GroupSummary(nagiosplugin.Summary):
             if any(m.entity for m in self.group.measures):
                 lines.append("entities count with %d or more consecutive attempts "
                              "of one outcome (--attempts)" % self.attempts)
+            lines.extend(getattr(resource, "dd_lines", ()))  # "details: URL" (SigninCheck)
         return lines
 
 
 class SigninCheck(nagiosplugin.Check):
-    """A Check whose long output also appears, without -v, when there is a problem."""
+    """A Check whose long output also appears, without -v, when there is a problem, and
+    that writes the detailed diagnosis (``dd``: a dd.Settings) of a complete window."""
+
+    def __init__(self, *objects, dd=None, **kwargs):
+        super().__init__(*objects, **kwargs)
+        self.dd = dd
+        self.dd_document = None   # the DD built by this run (for --details), or None
+        self.dd_error = None      # why it could not be written, or None
 
     def __call__(self):
         super().__call__()
         runtime = nagiosplugin.Runtime()
+        if self.dd is not None:
+            self._detailed_diagnosis()
         has_measures = any(r.metric is not None for r in self.results)
         if self.state != Ok and has_measures and runtime.verbose == 0:
             # nagiosplugin prints long output only with -v; an operator paged at night
             # should see every measure without re-running the check.
             runtime.output.add_longoutput(self.verbose_str)
+        elif self.dd_error and runtime.verbose == 0:
+            # Stale or missing details must not go unnoticed, even when all is OK.
+            runtime.output.add_longoutput(self.dd_error)
+
+    def _detailed_diagnosis(self):
+        from . import dd
+
+        resource = self.resources[0] if self.resources else None
+        collection = getattr(resource, "collection", None)
+        values = getattr(resource, "values", None)
+        if collection is None or values is None:
+            # No complete window (UNKNOWN from the collection): the previous files stay,
+            # partial data is never shown as complete.
+            return
+        if not (self.dd.enabled or self.dd.terminal):
+            return
+        lines = []
+        try:
+            self.dd_document = dd.build(self.dd, collection, resource.group,
+                                        resource.attempts, values, self.results, self.state)
+            if self.dd.enabled:
+                dd.write(self.dd, self.dd_document)
+                lines.append("details: %s" % redact.one_line(self.dd.link, 1000))
+        except Exception as exc:
+            if self.dd.debug:
+                raise
+            self.dd_error = "detailed diagnosis not %s: %s" % (
+                "written" if self.dd.enabled else "built", dd.failure_reason(exc))
+            lines.append(self.dd_error)
+        resource.dd_lines = lines

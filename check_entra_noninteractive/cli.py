@@ -8,7 +8,7 @@ import time
 
 import nagiosplugin
 
-from . import __version__, collector, measures, network, redact, timeutil
+from . import __version__, collector, dd, measures, network, redact, timeutil
 from .checks import GroupSummary, Measures, SigninCheck, Threshold
 
 EVENT_TYPES = ("nonInteractiveUser", "servicePrincipal", "managedIdentity", "interactiveUser")
@@ -146,8 +146,25 @@ def build_parser(group):
     files = parser.add_argument_group("files")
     files.add_argument("--state-dir", default=DEFAULT_STATE_DIR, metavar="DIR",
                        help="where the per-tenant store lives (default %(default)s)")
-    files.add_argument("--dd-dir", metavar="DIR",
-                       help="where detailed-diagnosis files are written")
+    details = parser.add_argument_group("detailed diagnosis")
+    details.add_argument("--detailed-diagnosis", choices=("on", "off"), default="on",
+                         help="write {dd-dir}/{tenant}/{check}.json and .html after each "
+                              "complete window (default %(default)s)")
+    details.add_argument("--successful-signin-dd", choices=("yes", "no"), default="no",
+                         help="include the rows of success measures (successful sign-ins, "
+                              "success entities); they can be large (default %(default)s)")
+    details.add_argument("--dd-limit", type=_positive_int, default=100, metavar="N",
+                         help="rows per table (default %(default)s); each table says how "
+                              "many rows it had in all")
+    details.add_argument("--dd-dir", metavar="DIR",
+                         help="where the files are written (default STATE_DIR/dd)")
+    details.add_argument("--dd-url", type=dd.url_base, metavar="URL",
+                         help="base URL under which the web server serves --dd-dir; the "
+                              "long output then links URL/{tenant}/{check}.html "
+                              "(default: the file's path)")
+    details.add_argument("--details", action="store_true",
+                         help="print the tables as text after the plugin output (for a "
+                              "person at a terminal, not for Icinga)")
     run = parser.add_argument_group("run")
     run.add_argument("-t", "--timeout", type=_positive_int, default=DEFAULT_TIMEOUT,
                      metavar="SECONDS", help="give up after this long (default %(default)s)")
@@ -257,14 +274,17 @@ def main(group_name, argv=None):
     deadline = started + args.timeout - RESERVE_SECONDS
     resource = Measures(group, lambda: _collect(args, deadline), args.attempts,
                         debug=args.verbose >= 3)
+    settings = dd.Settings.from_args(group, args)
     check = SigninCheck(resource, *contexts, GroupSummary(group, args.attempts),
-                        name=group.title)
+                        name=group.title, dd=settings)
     try:
         # nagiosplugin's own alarm is the last resort; the collector keeps its own deadline.
         check.main(verbose=args.verbose, timeout=args.timeout + 5)
     finally:
         if resource.collection is not None:
             resource.collection.close()
+        if args.details and check.dd_document is not None:
+            dd.print_details(settings, check.dd_document, check.dd_error)
 
 
 def run_group(argv=None):

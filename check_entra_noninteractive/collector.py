@@ -153,6 +153,7 @@ def _fill(store, window, options, directory, now):
         try:
             fetcher.run(gaps)
         finally:
-            store.prune(now - options.retention)
+            # Retention never removes what this check is about to report.
+            store.prune(min(now - options.retention, window.start))
     finally:
         fetch.release_lock(lock)

@@ -118,16 +118,18 @@ class Fetcher:
     def _split(self, start, cut, end, rows):
         """After a gap's first page: hand the rest to several chains, if it is worth it."""
         page_span = (end - cut).total_seconds() or 1.0
-        rest = (cut - start).total_seconds()
-        expected_pages = len(rows) / 1000.0 * rest / page_span
-        parts = min(self.workers, int(expected_pages))
-        if parts < 2:
+        expected = len(rows) / 1000.0 * (cut - start).total_seconds() / page_span
+        shares = split_shares(expected, self.workers)
+        if len(shares) < 2:
             return False
-        step = (cut - start) / parts
-        bounds = [start + step * i for i in range(parts)] + [cut]
+        bounds, lower = [], start
+        for share in shares[:-1]:
+            upper = lower + (cut - start) * (share / expected)
+            bounds.append((lower, upper))
+            lower = upper
+        bounds.append((lower, cut))
         with self._cond:
-            for lower, upper in zip(bounds, bounds[1:]):
-                self._tasks.append((lower, upper, None, False))
+            self._tasks.extend((lower, upper, None, False) for lower, upper in bounds)
             self._cond.notify_all()
         return True
 
@@ -144,6 +146,25 @@ class Fetcher:
         if self.progress:
             self.progress("fetched %d pages, %d%% of the window" % (
                 self.pages, 100.0 * self.done_seconds / (self.total_seconds or 1)))
+
+
+def split_shares(expected_pages, workers, slack=0.15):
+    """Pages' worth of the range for each chain, or [expected_pages] for one chain.
+
+    Every chain ends with a partial page, so each chain but the last gets a whole number of
+    pages less ``slack`` (the density estimate from one page is not exact) and the last takes
+    the rest: a range of E pages costs about ceil(E) + 1 requests however it is split.
+    """
+    per_chain = math.floor(expected_pages / workers)
+    if per_chain < 1:
+        chains = math.floor(expected_pages)
+        per_chain = 1
+    else:
+        chains = workers
+    if chains < 2:
+        return [expected_pages]
+    shares = [per_chain - slack] * (chains - 1)
+    return shares + [expected_pages - sum(shares)]
 
 
 def wait_for_lock(path, deadline, poll=0.2):

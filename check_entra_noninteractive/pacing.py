@@ -11,7 +11,7 @@ import time
 LIMIT = 5
 PERIOD = 10.0
 # Microsoft counts arrivals, we count departures: leave room for network jitter.
-MARGIN = 0.4
+MARGIN = 0.3
 
 
 class OutOfTime(Exception):
@@ -41,7 +41,9 @@ class Pacer:
             if wait <= 0:
                 return
             if self.clock() + wait > deadline:
-                raise OutOfTime(wait, throttled)
+                raise OutOfTime(wait, throttled, "throttled (429)" if throttled else
+                                "request budget of %d per %g s in use" % (self.limit,
+                                                                         self.period - MARGIN))
             self.sleep(min(wait, 1.0) if throttled else wait)
 
     def _try_take(self):
