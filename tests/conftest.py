@@ -11,6 +11,7 @@ import nagiosplugin
 import pytest
 
 from check_entra_noninteractive import cli
+from check_entra_noninteractive.measures import GROUPS
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "nonint-signins.json"
@@ -47,6 +48,9 @@ class Outcome:
 
 def _reset_nagiosplugin():
     nagiosplugin.Runtime.instance = None
+    # nagiosplugin 1.3.2 (Debian 12) binds sys.stdout at import; None prints to the
+    # current sys.stdout, which pytest captures.
+    nagiosplugin.Runtime.stdout = None
     logging.getLogger("nagiosplugin").handlers.clear()
 
 
@@ -64,16 +68,26 @@ def run(capsys):
     return _run
 
 
+GROUP_OF_SCRIPT = {group.script: name for name, group in GROUPS.items()}
+
+
 def script(name):
-    """Path of an installed console script (next to the running interpreter, or on PATH)."""
+    """The command that runs a check: its installed console script (next to the running
+    interpreter, or on PATH), else ``python -m check_entra_noninteractive GROUP`` from the
+    source tree (Debian's packages, no pip install)."""
     candidate = Path(sys.executable).parent / name
     found = str(candidate) if candidate.exists() else shutil.which(name)
-    assert found, "console script %s is not installed (pip install -e .)" % name
-    return found
+    if found:
+        return [found]
+    return [sys.executable, "-m", "check_entra_noninteractive", GROUP_OF_SCRIPT[name]]
 
 
 def run_script(name, *argv, env=None, timeout=120):
-    proc = subprocess.run([script(name), *[str(a) for a in argv]], capture_output=True,
+    if env is not None and not (Path(sys.executable).parent / name).exists():
+        # The source tree must stay importable for ``python -m`` in a custom environment.
+        env = dict(env, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT),
+                                                                 env.get("PYTHONPATH")])))
+    proc = subprocess.run([*script(name), *[str(a) for a in argv]], capture_output=True,
                           text=True, timeout=timeout, env=env)
     return Outcome(proc.returncode, proc.stdout + proc.stderr)
 

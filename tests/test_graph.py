@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from check_entra_noninteractive import sample
-from conftest import SAMPLE, run_script, script
+from conftest import SAMPLE, run_script
 from fake_microsoft import FakeMicrosoft
 
 SECRET = "s3cr3t-Value~with.chars_0123456789"
@@ -382,6 +382,3 @@ def test_retention_prunes_old_rows_but_never_the_window(fake, tmp_path):
     assert rows_before("2026-11-20T09:00") == 0
 
 
-def test_script_name_in_checks():
-    for name in CHECKS:
-        assert os.path.exists(script(name))

@@ -7,7 +7,7 @@ from itertools import groupby
 import pytest
 
 from check_entra_noninteractive import sample
-from conftest import SAMPLE, run_script
+from conftest import GROUP_OF_SCRIPT, SAMPLE, run_script
 
 LEGACY = {"authenticated smtp", "autodiscover", "exchange activesync",
           "exchange online powershell", "exchange web services", "imap4", "mapi over http",
@@ -92,12 +92,6 @@ GROUP_SCRIPTS = {
     "check_entra_auth_methods": ("single_factor", "multi_factor", "modern_clients",
                                  "legacy_clients"),
     "check_entra_conditional_access": ("ca_not_applied", "ca_success", "ca_failure"),
-}
-GROUP_OF_SCRIPT = {
-    "check_entra_signins": "signins", "check_entra_success_entities": "success-entities",
-    "check_entra_failure_entities": "failure-entities",
-    "check_entra_auth_methods": "auth-methods",
-    "check_entra_conditional_access": "conditional-access",
 }
 
 
