@@ -382,3 +382,50 @@ def test_retention_prunes_old_rows_but_never_the_window(fake, tmp_path):
     assert rows_before("2026-11-20T09:00") == 0
 
 
+
+
+def test_window_fetched_before_it_settled_is_fetched_again(tmp_path):
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    start = now - timedelta(minutes=6)
+    records = list(sample.generate(count=400, start=start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                   minutes=5, seed=4, compact=True))
+    window = ("--start", start.isoformat(), "--end", (now - timedelta(minutes=1)).isoformat())
+    with FakeMicrosoft(records=records, tenant=TENANT, client_id=CLIENT,
+                       client_secret=SECRET) as server:
+        # Fetched right away: settled as far as a zero delay goes ...
+        assert check("check_entra_signins", server, tmp_path, *window, "--delay", "0s").code == 0
+        assert len(server.graph_requests()) == 1
+        assert check("check_entra_signins", server, tmp_path, *window, "--delay", "0s").code == 0
+        assert len(server.graph_requests()) == 1
+        # ... but not for a 10-minute delay: sign-ins may still arrive, so fetch again.
+        assert check("check_entra_signins", server, tmp_path, *window).code == 0
+        assert len(server.graph_requests()) == 2
+
+
+def test_progress_on_a_terminal_only(fake, tmp_path):
+    import pty
+
+    fake.page_delay = 0.2
+    main_fd, terminal = pty.openpty()
+    argv = graph_args(fake, str(tmp_path), *SAMPLE_WINDOW)
+    from conftest import script
+
+    proc = subprocess.run([*script("check_entra_signins"), *argv], stdout=subprocess.PIPE,
+                          stderr=terminal, env=environment(fake), timeout=60,
+                          text=True)
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main_fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main_fd)
+    assert proc.returncode == 0
+    assert b"fetched 3 pages, 100% of the window" in shown
+    assert "fetched" not in proc.stdout
+    quiet = check("check_entra_signins", fake, tmp_path / "q", *SAMPLE_WINDOW)
+    assert "fetched" not in quiet.out
