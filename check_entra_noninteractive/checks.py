@@ -1,6 +1,8 @@
 """nagiosplugin objects: a Resource that fetches the measures, a Context that judges one,
 a Summary that formats the status line and long output."""
 
+import traceback
+
 import nagiosplugin
 from nagiosplugin.state import Ok
 
@@ -17,6 +19,7 @@ class Measures(nagiosplugin.Resource):
         self.debug = debug
         self.collection = None
         self.values = None
+        self.traceback = None
 
     @property
     def name(self):
@@ -30,9 +33,10 @@ class Measures(nagiosplugin.Resource):
         except nagiosplugin.CheckError as exc:
             raise nagiosplugin.CheckError(redact.one_line(exc))
         except Exception as exc:
+            # An unexpected error is a bug: one line, and with -vvv its traceback, scrubbed
+            # like every other text (nagiosplugin would print it raw).
             if self.debug:
-                raise
-            # An unexpected error is a bug: say what it was, keep the traceback for -vvv.
+                self.traceback = redact.scrub(traceback.format_exc())
             raise nagiosplugin.CheckError(redact.one_line(
                 "internal error: %s: %s (run with -vvv for details)"
                 % (type(exc).__name__, exc)))
@@ -141,8 +145,11 @@ class SigninCheck(nagiosplugin.Check):
     """A Check whose long output also appears, without -v, when there is a problem, and
     that writes the detailed diagnosis (``dd``: a dd.Settings) of a complete window."""
 
-    def __init__(self, *objects, dd=None, **kwargs):
-        super().__init__(*objects, **kwargs)
+    def __init__(self, *objects, name=None, dd=None):
+        # nagiosplugin 1.3.2 (Debian 12) has no ``name`` argument: set it afterwards.
+        super().__init__(*objects)
+        if name is not None:
+            self.name = name
         self.dd = dd
         self.dd_document = None   # the DD built by this run (for --details), or None
         self.dd_error = None      # why it could not be written, or None
@@ -150,6 +157,9 @@ class SigninCheck(nagiosplugin.Check):
     def __call__(self):
         super().__call__()
         runtime = nagiosplugin.Runtime()
+        for resource in self.resources:
+            if getattr(resource, "traceback", None):
+                runtime.output.add_longoutput(resource.traceback)
         if self.dd is not None:
             self._detailed_diagnosis()
         has_measures = any(r.metric is not None for r in self.results)

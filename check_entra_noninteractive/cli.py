@@ -14,8 +14,8 @@ from .checks import GroupSummary, Measures, SigninCheck, Threshold
 EVENT_TYPES = ("nonInteractiveUser", "servicePrincipal", "managedIdentity", "interactiveUser")
 DEFAULT_STATE_DIR = "/var/tmp/check_entra_noninteractive"
 DEFAULT_TIMEOUT = 50
-# Time kept back from -t for computing the measures and printing them.
-RESERVE_SECONDS = 3
+# Time kept back from -t for computing the measures, writing the DD and printing.
+RESERVE_SECONDS = 5
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")
 
 

@@ -1,9 +1,11 @@
+import atexit
 import json
 import logging
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,7 +84,15 @@ def script(name):
     return [sys.executable, "-m", "check_entra_noninteractive", GROUP_OF_SCRIPT[name]]
 
 
+# Console-script runs that name no --state-dir keep their store and DD files here, not in
+# the real default under /var/tmp.
+SCRIPT_STATE = tempfile.mkdtemp(prefix="entra-tests-")
+atexit.register(shutil.rmtree, SCRIPT_STATE, ignore_errors=True)
+
+
 def run_script(name, *argv, env=None, timeout=120):
+    if "--state-dir" not in argv:
+        argv = (*argv, "--state-dir", SCRIPT_STATE)
     if env is not None and not (Path(sys.executable).parent / name).exists():
         # The source tree must stay importable for ``python -m`` in a custom environment.
         env = dict(env, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT),

@@ -234,7 +234,24 @@ def test_traceback_only_with_vvv(run, write_json, monkeypatch):
     assert "Traceback" not in quiet.out
     loud = run("signins", "--input", write_json(FAILED3), "-vvv")
     assert loud.code == 3
+    assert loud.first == quiet.first
+    assert "Traceback (most recent call last)" in loud.out
+    assert "ZeroDivisionError: boom" in loud.out
+
+
+def test_traceback_is_scrubbed(run, write_json, monkeypatch):
+    from check_entra_noninteractive import measures, redact
+
+    redact.register("tr4ceback-secret-value")
+
+    def leaky(*args):
+        raise RuntimeError("token tr4ceback-secret-value rejected")
+
+    monkeypatch.setattr(measures, "compute", leaky)
+    loud = run("signins", "--input", write_json(FAILED3), "-vvv")
     assert "Traceback" in loud.out
+    assert "tr4ceback-secret-value" not in loud.out
+    assert "token **** rejected" in loud.out
 
 
 def test_module_entry_point_groups(capsys):

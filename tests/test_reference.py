@@ -156,8 +156,8 @@ def test_python_m_entry_point_matches_console_script(tmp_path):
     import sys
 
     proc = subprocess.run([sys.executable, "-m", "check_entra_noninteractive", "signins",
-                           "--input", str(SAMPLE)], capture_output=True, text=True,
-                          timeout=120)
-    script = run_script("check_entra_signins", "--input", SAMPLE)
+                           "--input", str(SAMPLE), "--state-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    script = run_script("check_entra_signins", "--input", SAMPLE, "--state-dir", tmp_path)
     assert proc.returncode == script.code == 0
     assert proc.stdout == script.out
