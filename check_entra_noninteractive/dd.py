@@ -1,7 +1,7 @@
 """Detailed diagnosis (DD): the tables behind a check's measures, and the sidecar files.
 
 ``build()`` turns the collected window into one JSON-ready document (the interface is
-described in docs/detailed-diagnosis.md); ``write()`` stores it as
+described in README.md, "Detailed diagnosis"); ``write()`` stores it as
 ``{dd-dir}/{tenant}/{check}.json`` plus a static HTML rendering (see dd_render), each
 replaced atomically. Every table is SQL over the store, reusing the definitions of
 ``measures`` (entity keys, display names, the consecutive-run query), so a table always
