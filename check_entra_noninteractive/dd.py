@@ -10,6 +10,7 @@ agrees with its measure.
 
 import json
 import os
+import stat
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Optional
@@ -407,14 +408,18 @@ def build(settings, collection, group, attempts, values, results, state):
 # ---------------------------------------------------------------------------------------
 
 def _make_dir(path):
-    """Create a directory 0750 whatever the umask; an existing one keeps its mode."""
+    """Create a directory 0750 whatever the umask; an existing one keeps its mode.
+
+    A setgid bit inherited from the parent stays, so that the files keep the group an
+    administrator gave the DD directory (e.g. the web server's).
+    """
     try:
         os.mkdir(path, DIR_MODE)
     except FileExistsError:
         if not os.path.isdir(path):
             raise
         return
-    os.chmod(path, DIR_MODE)
+    os.chmod(path, DIR_MODE | (os.stat(path).st_mode & stat.S_ISGID))
 
 
 def write_atomic(path, data):

@@ -359,6 +359,19 @@ def test_file_and_directory_modes_whatever_the_umask(run, tmp_path, umask):
         "check_entra_signins.html", "check_entra_signins.json"]
 
 
+def test_setgid_dd_directory_passes_its_group_on(run, tmp_path):
+    """An administrator hands --dd-dir to the web server's group with setgid: the tenant
+    directory keeps the bit (so files get that group) while being 0750 otherwise."""
+    base = tmp_path / "web-dd"
+    base.mkdir()
+    os.chmod(base, 0o2750)
+    run("signins", "--input", SAMPLE, "--dd-dir", base)
+    tenant_dir = base / "file"
+    assert stat.S_IMODE(tenant_dir.stat().st_mode) == 0o2750
+    for name in ("check_entra_signins.json", "check_entra_signins.html"):
+        assert (tenant_dir / name).stat().st_gid == base.stat().st_gid
+
+
 def test_replacement_is_atomic(run, tmp_path, monkeypatch):
     real_replace = os.replace
     seen = []

@@ -195,7 +195,9 @@ def test_scope_without_default_suffix_is_rejected(fake):
 
 
 def _rsa_client_cert():
-    leaf = trustme.CA().issue_cert("client.example", key_type=trustme.KeyType.RSA)
+    # RSA: trustme's default before 1.0, to be asked for since (Entra wants RS256).
+    rsa = {"key_type": trustme.KeyType.RSA} if hasattr(trustme, "KeyType") else {}
+    leaf = trustme.CA(**rsa).issue_cert("client.example", **rsa)
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     cert_pem = leaf.cert_chain_pems[0].bytes()
@@ -470,9 +472,16 @@ def test_reset_fault_closes_without_answer(fake):
 def test_truncate_fault_sends_half_a_body(fake):
     access = token(fake)
     fake.set_fault("truncate", count=1)
-    with pytest.raises((requests.exceptions.ChunkedEncodingError,
-                        requests.exceptions.ConnectionError)):
-        get_signins(fake, access, {"$filter": window_filter()})
+    # urllib3 2 raises on a body shorter than its Content-Length; urllib3 1.26 (Debian 12)
+    # hands the short body over: then it must not be whole JSON.
+    try:
+        resp = get_signins(fake, access, {"$filter": window_filter()})
+    except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError):
+        pass
+    else:
+        assert len(resp.content) < int(resp.headers["Content-Length"])
+        with pytest.raises(ValueError):
+            json.loads(resp.content)
     # the raw bytes really are half a JSON document
     import http.client
     import ssl
