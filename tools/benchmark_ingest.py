@@ -5,7 +5,10 @@ Writes N generated sign-ins as JSON Lines (default 200,000), then runs each real
 script on it as a child process and reports, as JSON, wall time, records per second and the
 child's peak resident memory (from wait4's rusage):
 
-    python tools/benchmark_ingest.py [--records 200000] [--keep PATH]
+    python tools/benchmark_ingest.py [--records 200000] [--keep PATH] [--dd on|off]
+
+With ``--dd on`` (the checks' default) each run also builds and writes its detailed
+diagnosis; ``--dd off`` measures reading and measuring alone.
 """
 
 import argparse
@@ -43,6 +46,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=200000)
     parser.add_argument("--keep", metavar="PATH", help="keep the generated file here")
+    parser.add_argument("--dd", choices=("on", "off"), default="on",
+                        help="--detailed-diagnosis for the checks (default on)")
     args = parser.parse_args()
 
     directory = tempfile.mkdtemp(prefix="entra-bench-")
@@ -53,6 +58,7 @@ def main():
         generated = time.monotonic() - started
         report = {"records": args.records, "file_mib": round(os.path.getsize(path) / 2**20, 1),
                   "generate_seconds": round(generated, 2), "python": sys.version.split()[0],
+                  "detailed_diagnosis": args.dd,
                   "runs": []}
         bindir = os.path.dirname(sys.executable)
         for name in SCRIPTS:
@@ -60,7 +66,8 @@ def main():
             if not os.path.exists(script):
                 script = shutil.which(name) or name
             seconds, rss_mib, code, output = run_child(
-                [script, "--input", path])
+                [script, "--input", path, "--state-dir", directory,
+                 "--detailed-diagnosis", args.dd])
             report["runs"].append({
                 "check": name, "exit": code, "seconds": round(seconds, 2),
                 "records_per_second": int(args.records / seconds),
