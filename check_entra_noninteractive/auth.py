@@ -79,7 +79,15 @@ def _read(path, what):
         with open(path, "rb") as handle:
             return handle.read()
     except OSError as exc:
-        raise CheckError("cannot read %s %s: %s" % (what, path, exc.strerror or exc))
+        raise CheckError("cannot read the %s %s: %s" % (what, path, exc.strerror or exc))
+
+
+def secret_from(path, variable, what):
+    """A secret from a file (``--...-file``) if given, else from the environment; remembered
+    for masking either way."""
+    if path:
+        return redact.register(_read(path, what + " file").decode("utf-8").strip())
+    return redact.register(os.environ.get(variable))
 
 
 def _pem_credential(path):

@@ -1,7 +1,6 @@
 """Command line: one option set for all five checks, and their entry points."""
 
 import argparse
-import os
 import re
 import sys
 import time
@@ -190,30 +189,19 @@ def _contexts(group, args):
     return [Threshold(label, **limits[label]) for label in labels]
 
 
-def _read_secret(path, what):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read().strip()
-    except OSError as exc:
-        raise nagiosplugin.CheckError("cannot read the %s file %s: %s"
-                                      % (what, path, exc.strerror or exc))
-
-
 def _graph_options(args, deadline):
-    from .auth import Credential
+    from .auth import Credential, secret_from
 
     if not args.tenant_id or not args.client_id:
         raise nagiosplugin.CheckError(
             "no source: give --tenant-id and --client-id (with ENTRA_CLIENT_SECRET) to read "
             "Microsoft Graph, or --input PATH to read an exported sign-in log")
-    secret = (args.client_secret or (_read_secret(args.client_secret_file, "client secret")
-                                     if args.client_secret_file else None)
-              or os.environ.get("ENTRA_CLIENT_SECRET"))
-    pfx_password = (_read_secret(args.client_pfx_password_file, "PFX password")
-                    if args.client_pfx_password_file else os.environ.get("ENTRA_PFX_PASSWORD"))
-    proxy_password = (_read_secret(args.proxy_password_file, "proxy password")
-                      if args.proxy_password_file else os.environ.get("ENTRA_PROXY_PASSWORD"))
-    redact.register(proxy_password)
+    secret = args.client_secret or secret_from(args.client_secret_file, "ENTRA_CLIENT_SECRET",
+                                               "client secret")
+    pfx_password = secret_from(args.client_pfx_password_file, "ENTRA_PFX_PASSWORD",
+                               "PFX password")
+    proxy_password = secret_from(args.proxy_password_file, "ENTRA_PROXY_PASSWORD",
+                                 "proxy password")
     authority_default, graph_default = network.CLOUDS[args.cloud]
     authority = args.authority_host or authority_default
     known = authority in {a for a, _ in network.CLOUDS.values()}
