@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from check_entra_noninteractive import cli
 from conftest import signin
 
 FAILED3 = [signin("a", 1, False), signin("b", 2, False), signin("c", 3, False),
@@ -255,11 +256,42 @@ def test_traceback_is_scrubbed(run, write_json, monkeypatch):
 
 
 def test_module_entry_point_groups(capsys):
-    from check_entra_noninteractive import cli
-
     with pytest.raises(SystemExit) as exit_info:
         cli.run_group(["bogus"])
     assert exit_info.value.code == 3
     assert capsys.readouterr().out.startswith(
         "ENTRA UNKNOWN - first argument must be a check group: signins, success-entities, "
         "failure-entities, auth-methods, conditional-access")
+
+
+@pytest.mark.parametrize("argv, authority, graph_url, known", [
+    ([], "https://login.microsoftonline.com", "https://graph.microsoft.com", True),
+    (["--cloud", "usgov"], "https://login.microsoftonline.us", "https://graph.microsoft.us",
+     True),
+    (["--cloud", "usgov-dod"], "https://login.microsoftonline.us",
+     "https://dod-graph.microsoft.us", True),
+    (["--cloud", "china"], "https://login.chinacloudapi.cn",
+     "https://microsoftgraph.chinacloudapi.cn", True),
+    (["--cloud", "china", "--graph-url", "https://graph.example/"],
+     "https://login.chinacloudapi.cn", "https://graph.example", True),
+    (["--authority-host", "https://login.example"], "https://login.example",
+     "https://graph.microsoft.com", False),
+])
+def test_clouds_choose_the_hosts(argv, authority, graph_url, known, monkeypatch):
+    from check_entra_noninteractive import measures
+
+    monkeypatch.setenv("ENTRA_CLIENT_SECRET", "x-secret-for-options")
+    args = cli.build_parser(measures.GROUPS["signins"]).parse_args(
+        ["--tenant-id", "contoso.example", "--client-id", "app-1", *argv])
+    options = cli._graph_options(args, deadline=0)
+    assert (options.authority_host, options.graph_url) == (authority, graph_url)
+    assert options.http.msal_options() == ({} if known else {"instance_discovery": False})
+
+
+def test_endpoint_overrides_must_be_https(run, write_json):
+    result = run("signins", "--tenant-id", "t", "--client-id", "c", "--graph-url",
+                 "http://graph.example")
+    assert result.code == 3
+    assert result.first == ("ENTRA SIGNINS UNKNOWN - argument --graph-url: "
+                            "'http://graph.example' must be an https:// URL (see "
+                            "check_entra_signins --help)")
