@@ -104,8 +104,10 @@ class Fetcher:
             rows, url = self.source.page(url)
             if url is None:
                 cut = start
+            elif not rows:
+                cut = complete_from  # an empty page with a next link proves nothing yet
             else:
-                oldest = min(timeutil.from_store(r["created"]) for r in rows) if rows else start
+                oldest = min(timeutil.from_store(r["created"]) for r in rows)
                 cut = max(start, min(complete_from,
                                      oldest.replace(microsecond=0) + SECOND))
             self.store.add_page(rows, self.event_types, cut, complete_from, asked)

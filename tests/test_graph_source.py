@@ -144,3 +144,35 @@ def test_filter_names_the_window_and_every_event_type():
     assert text == ("createdDateTime ge 2026-11-20T08:00:00Z and createdDateTime lt "
                     "2026-11-20T08:05:00.250000Z and signInEventTypes/any(t: t eq "
                     "'nonInteractiveUser' or t eq 'servicePrincipal')")
+
+
+def test_an_empty_page_with_a_next_link_claims_no_coverage(tmp_path):
+    """Graph may page with an empty 'value' and a next link: nothing is complete yet."""
+    from check_entra_noninteractive.fetch import Fetcher
+    from check_entra_noninteractive.timeutil import parse_time
+
+    class Pages:
+        def __init__(self):
+            self.answers = [([], "next-1"), ([], None)]
+            self.seen = []
+
+        def first_url(self, start, end, event_types):
+            return "first"
+
+        def page(self, url):
+            self.seen.append(url)
+            rows, next_url = self.answers.pop(0)
+            if url == "next-1":
+                assert coverage(store) == []  # the empty page recorded nothing
+            return rows, next_url
+
+    def coverage(opened):
+        return opened.query("SELECT start, end FROM coverage")
+
+    store = Store(str(tmp_path / "s.sqlite"))
+    pages = Pages()
+    start, end = parse_time("2026-11-20T08:00:00Z"), parse_time("2026-11-20T08:05:00Z")
+    Fetcher(store, pages, ("nonInteractiveUser",), workers=2).run([(start, end)])
+    assert pages.seen == ["first", "next-1"]
+    assert coverage(store) == [("2026-11-20T08:00:00.000000Z", "2026-11-20T08:05:00.000000Z")]
+    store.close()
