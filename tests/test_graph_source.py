@@ -53,7 +53,7 @@ def page(*records, next_link=None):
 
 @responses.activate
 def test_a_page_and_its_next_link(source):
-    responses.get(URL, json=page(signin("a", 1), signin("b", 2, False), next_link=URL + "&x"))
+    responses.add(responses.GET, URL, json=page(signin("a", 1), signin("b", 2, False), next_link=URL + "&x"))
     rows, next_url = source.page(URL)
     assert [r["id"] for r in rows] == ["a", "b"]
     assert next_url == URL + "&x"
@@ -64,11 +64,11 @@ def test_a_page_and_its_next_link(source):
 
 @responses.activate
 def test_read_timeout_and_server_errors_are_retried_with_retry_after(source):
-    responses.get(URL, body=requests.exceptions.ReadTimeout("read timed out"))
-    responses.get(URL, status=503, headers={"Retry-After": "7"},
+    responses.add(responses.GET, URL, body=requests.exceptions.ReadTimeout("read timed out"))
+    responses.add(responses.GET, URL, status=503, headers={"Retry-After": "7"},
                   json={"error": {"code": "ServiceUnavailable"}})
-    responses.get(URL, body='{"value": [{"id": "a", "createdDa')  # cut off mid-JSON
-    responses.get(URL, json=page(signin("a", 1)))
+    responses.add(responses.GET, URL, body='{"value": [{"id": "a", "createdDa')  # cut off mid-JSON
+    responses.add(responses.GET, URL, json=page(signin("a", 1)))
     rows, _ = source.page(URL)
     assert [r["id"] for r in rows] == ["a"]
     assert len(responses.calls) == 4
@@ -78,9 +78,9 @@ def test_read_timeout_and_server_errors_are_retried_with_retry_after(source):
 
 @responses.activate
 def test_throttling_blocks_the_shared_budget(source):
-    responses.get(URL, status=429, headers={"Retry-After": "2"},
+    responses.add(responses.GET, URL, status=429, headers={"Retry-After": "2"},
                   json={"error": {"code": "TooManyRequests"}})
-    responses.get(URL, json=page())
+    responses.add(responses.GET, URL, json=page())
     assert source.page(URL) == ([], None)
     assert source.slept == []  # not a blind sleep: the budget itself is blocked ...
     assert sum(source.paced) == pytest.approx(2)  # ... until Retry-After has passed
@@ -89,7 +89,7 @@ def test_throttling_blocks_the_shared_budget(source):
 @responses.activate
 def test_failing_for_good_says_so(source):
     for _ in range(6):
-        responses.get(URL, status=502, json={"error": {"code": "BadGateway"}})
+        responses.add(responses.GET, URL, status=502, json={"error": {"code": "BadGateway"}})
     with pytest.raises(CheckError, match="Microsoft Graph kept failing after 6 attempts: "
                                          "HTTP 502 BadGateway"):
         source.page(URL)
@@ -98,7 +98,7 @@ def test_failing_for_good_says_so(source):
 @responses.activate
 def test_retries_stop_at_the_deadline(source):
     source.deadline = time.time() + 3
-    responses.get(URL, status=503, headers={"Retry-After": "30"}, json={})
+    responses.add(responses.GET, URL, status=503, headers={"Retry-After": "30"}, json={})
     with pytest.raises(pacing.OutOfTime) as stop:
         source.page(URL)
     assert not stop.value.throttled and stop.value.wait == 30
@@ -111,7 +111,7 @@ def test_retries_stop_at_the_deadline(source):
 ])
 @responses.activate
 def test_refusals(source, status, code, message):
-    responses.get(URL, status=status, json={"error": {"code": code,
+    responses.add(responses.GET, URL, status=status, json={"error": {"code": code,
                                                       "message": "Invalid filter clause"}})
     with pytest.raises(CheckError) as error:
         source.page(URL)
@@ -120,7 +120,7 @@ def test_refusals(source, status, code, message):
 
 @responses.activate
 def test_401_forgets_the_token(source):
-    responses.get(URL, status=401, json={"error": {"code": "InvalidAuthenticationToken",
+    responses.add(responses.GET, URL, status=401, json={"error": {"code": "InvalidAuthenticationToken",
                                                    "message": "Access token has expired."}})
     with pytest.raises(CheckError, match=r"refused the token \(401 InvalidAuthentication"
                                          r"Token\): Access token has expired."):
@@ -130,7 +130,7 @@ def test_401_forgets_the_token(source):
 
 @responses.activate
 def test_an_answer_without_value_is_not_a_sign_in_page(source):
-    responses.get(URL, json={"error": None, "items": []})
+    responses.add(responses.GET, URL, json={"error": None, "items": []})
     with pytest.raises(CheckError, match="without a 'value' list: is --graph-url right"):
         source.page(URL)
 
