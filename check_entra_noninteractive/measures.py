@@ -49,7 +49,8 @@ ENTITIES = OrderedDict((e.name, e) for e in (
            "resources"),
     Entity("users", "user_id", "user_id <> ''", "user",
            "CASE WHEN user_upn <> '' THEN user_upn ELSE user_id END", "users"),
-    Entity("client_apps", "client_app", "client_app <> ''", "client app", "client_app", "client apps"),
+    Entity("client_apps", "client_app", "client_app <> ''", "client app", "client_app",
+           "client apps"),
 ))
 
 

@@ -53,7 +53,8 @@ def page(*records, next_link=None):
 
 @responses.activate
 def test_a_page_and_its_next_link(source):
-    responses.add(responses.GET, URL, json=page(signin("a", 1), signin("b", 2, False), next_link=URL + "&x"))
+    responses.add(responses.GET, URL, json=page(signin("a", 1), signin("b", 2, False),
+                                                next_link=URL + "&x"))
     rows, next_url = source.page(URL)
     assert [r["id"] for r in rows] == ["a", "b"]
     assert next_url == URL + "&x"
@@ -120,8 +121,8 @@ def test_refusals(source, status, code, message):
 
 @responses.activate
 def test_401_forgets_the_token(source):
-    responses.add(responses.GET, URL, status=401, json={"error": {"code": "InvalidAuthenticationToken",
-                                                   "message": "Access token has expired."}})
+    responses.add(responses.GET, URL, status=401, json={"error": {
+        "code": "InvalidAuthenticationToken", "message": "Access token has expired."}})
     with pytest.raises(CheckError, match=r"refused the token \(401 InvalidAuthentication"
                                          r"Token\): Access token has expired."):
         source.page(URL)
