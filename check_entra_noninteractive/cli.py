@@ -53,10 +53,18 @@ def _duration(text):
     return value
 
 
-def _https_url(text):
-    if not re.match(r"^https://[^/\s]+", text):
-        raise argparse.ArgumentTypeError("%r must be an https:// URL" % text)
-    return text.rstrip("/")
+def _url(pattern, wanted):
+    """An argparse type: a URL matching ``pattern``, trailing slash removed."""
+    def check(text):
+        if not re.match(pattern, text):
+            raise argparse.ArgumentTypeError("%r must be an %s URL" % (text[:80], wanted))
+        return text.rstrip("/")
+    return check
+
+
+_https_url = _url(r"^https://[^/\s]+", "https://")
+# Icinga Web may serve the DD pages over plain http on an internal network.
+_web_url = _url(r"^https?://[^/\s]+\S*$", "http:// or https://")
 
 
 def _name(text):
@@ -157,7 +165,7 @@ def build_parser(group):
                               "many rows it had in all")
     details.add_argument("--dd-dir", metavar="DIR",
                          help="where the files are written (default STATE_DIR/dd)")
-    details.add_argument("--dd-url", type=dd.url_base, metavar="URL",
+    details.add_argument("--dd-url", type=_web_url, metavar="URL",
                          help="base URL under which the web server serves --dd-dir; the "
                               "long output then links URL/{tenant}/{check}.html "
                               "(default: the file's path)")

@@ -119,16 +119,6 @@ class Settings:
         return self.html_path
 
 
-def url_base(text):
-    """--dd-url: an http(s) URL (trailing slash removed)."""
-    import argparse
-    import re
-
-    if not re.match(r"^https?://[^/\s]+\S*$", text):
-        raise argparse.ArgumentTypeError("%r must be an http:// or https:// URL" % text[:80])
-    return text.rstrip("/")
-
-
 # ---------------------------------------------------------------------------------------
 # Building the document
 # ---------------------------------------------------------------------------------------
@@ -241,13 +231,16 @@ class _Builder:
             FROM counted c JOIN attempts a ON a.entity = c.entity
             GROUP BY c.entity ORDER BY COUNT(*) DESC, MAX(a.display), c.entity""", params)
         codes = {}
-        if not outcome:
-            for key, code, number in self.query(qualifying + """
-                    SELECT a.entity, a.error_code, COUNT(*) FROM counted c
-                    JOIN attempts a ON a.entity = c.entity
-                    GROUP BY a.entity, a.error_code
-                    ORDER BY a.entity, COUNT(*) DESC, a.error_code""", params):
-                codes.setdefault(key, []).append((code, number))
+        if not outcome and found:
+            # Error codes of every failing entity: a plain GROUP BY, so the run query above
+            # (the costly part) is not run a second time; only qualifying ones are kept.
+            qualified = {row[0] for row in found}
+            for key, code, number in self.query(
+                    "SELECT %s, error_code, COUNT(*) FROM signins WHERE %s AND %s AND "
+                    "success = 0 GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2"
+                    % (entity.key, self.where, entity.nonempty), self.params):
+                if key in qualified:
+                    codes.setdefault(key, []).append((code, number))
         rows = []
         for key, display, number, longest, users, first, last in found:
             row = [display, number, longest, users]
