@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CHECKOUT=$(pwd)
 
-PACKAGES="python3-nagiosplugin python3-msal python3-requests python3-pytest python3-responses python3-trustme"
+PACKAGES="python3-nagiosplugin python3-msal python3-requests python3-pytest python3-responses python3-trustme python3-hypothesis"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
@@ -41,8 +41,8 @@ fi
 $PY - "$CHECKOUT" <<'EOF'
 import os, sys
 checkout = sys.argv[1]
-import check_entra_noninteractive, nagiosplugin, msal, requests, pytest, responses, trustme
-for module in (nagiosplugin, msal, requests, pytest, responses, trustme):
+import check_entra_noninteractive, nagiosplugin, msal, requests, pytest, responses, trustme, hypothesis
+for module in (nagiosplugin, msal, requests, pytest, responses, trustme, hypothesis):
     assert module.__file__.startswith("/usr/lib/python3/dist-packages/"), module.__file__
 where = os.path.realpath(check_entra_noninteractive.__file__)
 assert where.startswith(os.path.realpath(checkout) + os.sep), where

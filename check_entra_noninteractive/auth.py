@@ -8,11 +8,12 @@ import hashlib
 import os
 import re
 import ssl
+import time
 from urllib.parse import urlsplit
 
 from nagiosplugin import CheckError
 
-from . import network, redact
+from . import network, redact, statedir
 
 # What an administrator should do about the AADSTS codes a monitoring app meets.
 AADSTS_ADVICE = {
@@ -158,18 +159,21 @@ class TokenProvider:
         self.session = session  # the requests session Graph uses too (proxy, trust, timeout)
         self._app = None
         self._cache = None
+        self.notes = []  # lines for the long output (a damaged cache set aside)
 
     def _application(self):
         if self._app is None:
             import msal
 
             self._cache = msal.SerializableTokenCache()
-            if os.path.exists(self.cache_path):
+            if statedir.check_file(self.cache_path, "token cache"):
                 try:
                     with open(self.cache_path) as handle:
                         self._cache.deserialize(handle.read())
-                except (OSError, ValueError):
-                    pass  # a damaged cache only costs one token request
+                except (OSError, ValueError) as exc:
+                    # A damaged cache only costs one token request.
+                    self.notes.append(self._set_aside(exc))
+                    self._cache = msal.SerializableTokenCache()
             try:
                 self._app = msal.ConfidentialClientApplication(
                     self.client_id, client_credential=self.credential.for_msal(),
@@ -186,8 +190,29 @@ class TokenProvider:
                                  % (self.authority, str(exc).split("\n")[0]))
         return self._app
 
-    def token(self, scope):
+    def token(self, scope, attempts=2):
+        """An access token for ``scope``; a transient failure of the login endpoint (5xx,
+        server_error, temporarily_unavailable) is tried once more a second later."""
+        for attempt in range(1, attempts + 1):
+            result, transient = self._acquire(scope)
+            if transient is None:
+                break
+            if attempt == attempts:
+                raise CheckError("the login endpoint %s failed twice (%s): a fault on "
+                                 "Microsoft's side; the next run tries again"
+                                 % (urlsplit(self.authority).hostname, transient))
+            time.sleep(1.0)
+            self._app = None  # MSAL would replay the failed answer from its own cache
+        self._save()
+        if "access_token" not in result:
+            raise CheckError(describe_token_error(result, self.tenant, self.client_id))
+        redact.register(result["access_token"])
+        return result["access_token"]
+
+    def _acquire(self, scope):
+        """(MSAL's result, None) or (None, why it is worth another try)."""
         import requests
+        from msal.exceptions import MsalServiceError
 
         try:
             app = self._application()
@@ -196,14 +221,20 @@ class TokenProvider:
             result = app.acquire_token_silent(scopes, account=None)
             if not result:
                 result = app.acquire_token_for_client(scopes)
+        except MsalServiceError as exc:
+            return None, str(exc).split("\n")[0][:80]
+        except requests.exceptions.HTTPError as exc:
+            status = getattr(exc.response, "status_code", 0) or 0
+            if status >= 500:
+                return None, "HTTP %d" % status
+            raise CheckError(network.describe_error(
+                exc, urlsplit(self.authority).hostname or self.authority))
         except requests.exceptions.RequestException as exc:
             raise CheckError(network.describe_error(
                 exc, urlsplit(self.authority).hostname or self.authority))
-        self._save()
-        if "access_token" not in result:
-            raise CheckError(describe_token_error(result, self.tenant, self.client_id))
-        redact.register(result["access_token"])
-        return result["access_token"]
+        if result.get("error") in ("server_error", "temporarily_unavailable"):
+            return None, result["error"]
+        return result, None
 
     def forget(self, token):
         """Drop a token Graph refused, so the next call asks for a new one."""
@@ -216,9 +247,19 @@ class TokenProvider:
     def _save(self):
         if self._cache is None or not self._cache.has_state_changed:
             return
-        fd = os.open(self.cache_path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(self._cache.serialize())
-        os.replace(self.cache_path + ".tmp", self.cache_path)
+        try:
+            statedir.replace_file(self.cache_path, self._cache.serialize().encode("utf-8"))
+        except OSError as exc:
+            raise CheckError(statedir.storage_problem(self.cache_path, exc, "token cache"))
         self._cache.has_state_changed = False
+
+    def _set_aside(self, reason):
+        aside = "%s.corrupt-%s" % (self.cache_path, time.strftime("%Y%m%dT%H%M%SZ",
+                                                                  time.gmtime()))
+        try:
+            os.replace(self.cache_path, aside)
+        except OSError as exc:
+            raise CheckError(statedir.storage_problem(self.cache_path, exc, "token cache"))
+        return ("token cache %s was damaged (%s): moved to %s; a new token was requested"
+                % (self.cache_path, type(reason).__name__, aside))
 

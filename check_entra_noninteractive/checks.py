@@ -6,7 +6,7 @@ import traceback
 import nagiosplugin
 from nagiosplugin.state import Ok
 
-from . import measures, redact
+from . import measures, redact, statedir
 
 
 class Measures(nagiosplugin.Resource):
@@ -32,6 +32,10 @@ class Measures(nagiosplugin.Resource):
                                            self.group, self.attempts)
         except nagiosplugin.CheckError as exc:
             raise nagiosplugin.CheckError(redact.one_line(exc))
+        except OSError as exc:
+            # Files the check needs (state, input, certificates): the path and what to do.
+            raise nagiosplugin.CheckError(redact.one_line(statedir.storage_problem(
+                exc.filename or "file", exc, "file")))
         except Exception as exc:
             # An unexpected error is a bug: one line, and with -vvv its traceback, scrubbed
             # like every other text (nagiosplugin would print it raw).
@@ -137,6 +141,7 @@ class GroupSummary(nagiosplugin.Summary):
             if any(m.entity for m in self.group.measures):
                 lines.append("entities count with %d or more consecutive attempts "
                              "of one outcome (--attempts)" % self.attempts)
+            lines.extend(redact.one_line(note, 1000) for note in collection.notes)
             lines.extend(getattr(resource, "dd_lines", ()))  # "details: URL" (SigninCheck)
         return lines
 
@@ -163,13 +168,19 @@ class SigninCheck(nagiosplugin.Check):
         if self.dd is not None:
             self._detailed_diagnosis()
         has_measures = any(r.metric is not None for r in self.results)
+        collection = getattr(self.resources[0], "collection", None) if self.resources else None
+        if has_measures and collection is not None:
+            collection.reported()
         if self.state != Ok and has_measures and runtime.verbose == 0:
             # nagiosplugin prints long output only with -v; an operator paged at night
             # should see every measure without re-running the check.
             runtime.output.add_longoutput(self.verbose_str)
-        elif self.dd_error and runtime.verbose == 0:
-            # Stale or missing details must not go unnoticed, even when all is OK.
-            runtime.output.add_longoutput(self.dd_error)
+        elif runtime.verbose == 0:
+            # Stale or missing details, a rebuilt store, a skipped span must not go
+            # unnoticed, even when all is OK.
+            notes = list(collection.notes) if has_measures and collection else []
+            for line in ([self.dd_error] if self.dd_error else []) + notes:
+                runtime.output.add_longoutput(redact.one_line(line, 1000))
 
     def _detailed_diagnosis(self):
         from . import dd

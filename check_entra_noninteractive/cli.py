@@ -4,18 +4,30 @@ import argparse
 import re
 import sys
 import time
+from datetime import timedelta
 
 import nagiosplugin
 
-from . import __version__, collector, dd, measures, network, redact, timeutil
+from . import __version__, collector, dd, lastwindow, measures, network, redact, statedir, \
+    timeutil
 from .checks import GroupSummary, Measures, SigninCheck, Threshold
+from .window import DEFAULT_EVENT_TYPES, EVENT_TYPES
 
-EVENT_TYPES = ("nonInteractiveUser", "servicePrincipal", "managedIdentity", "interactiveUser")
-DEFAULT_STATE_DIR = "/var/tmp/check_entra_noninteractive"
+# None: statedir.default_dir() (/var/lib/..., else the user's XDG state directory).
+DEFAULT_STATE_DIR = None
+# Options that do not change what a check reports: they do not key its remembered window.
+NOT_IN_WINDOW_KEY = ("client_secret", "client_secret_file", "client_certificate",
+                     "client_pfx", "client_pfx_password_file", "proxy_password_file",
+                     "timeout", "verbose", "details", "detailed_diagnosis",
+                     "successful_signin_dd", "dd_limit", "dd_dir", "dd_url")
 DEFAULT_TIMEOUT = 50
 # Time kept back from -t for computing the measures, writing the DD and printing.
 RESERVE_SECONDS = 5
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}")  # a full match (re.fullmatch)
+_NUMBER = r"[+-]?[0-9]{1,20}(?:\.[0-9]{1,20})?"
+# What nagiosplugin.Range reads, checked first so that no Python message reaches the user.
+_RANGE = re.compile(r"@?(?:(?:~|%s)?:)?(?:%s)?" % (_NUMBER, _NUMBER))
+DEFAULT_WINDOW = timedelta(minutes=5)
 
 
 class UsageError(Exception):
@@ -27,14 +39,45 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("must be a whole number, not %r" % text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more, not %d" % value)
-    return value
+def _shorten(text, size=40):
+    text = str(text).strip()
+    return text if len(text) <= size else text[:size] + "..."
+
+
+def _int_upto(maximum):
+    """An argparse type: a whole number from 1 to ``maximum``."""
+    def check(text):
+        try:
+            value = int(text)
+        except ValueError:
+            if re.fullmatch(r"\s*[+-]?[0-9]+\s*", text):  # too many digits for int()
+                value = 0 if text.strip().startswith("-") else maximum + 1
+            else:
+                raise argparse.ArgumentTypeError("must be a whole number, not %r"
+                                                 % _shorten(text))
+        if value < 1:
+            raise argparse.ArgumentTypeError("must be 1 or more, not %s" % _shorten(text))
+        if value > maximum:
+            raise argparse.ArgumentTypeError("must be at most %d, not %s"
+                                             % (maximum, _shorten(text)))
+        return value
+    return check
+
+
+def _duration_upto(maximum):
+    """An argparse type: a duration (300s, 5m, 2h, 3d) of at most ``maximum`` (same form)."""
+    most = timeutil.duration_seconds(maximum)
+
+    def check(text):
+        try:
+            seconds = timeutil.duration_seconds(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc))
+        if seconds > most:
+            raise argparse.ArgumentTypeError("must be at most %s, not %s"
+                                             % (maximum, _shorten(text)))
+        return timedelta(seconds=seconds)
+    return check
 
 
 def _timestamp(text):
@@ -68,7 +111,7 @@ _web_url = _url(r"^https?://[^/\s]+\S*$", "http:// or https://")
 
 
 def _name(text):
-    if not _NAME.match(text):
+    if not _NAME.fullmatch(text):
         raise argparse.ArgumentTypeError(
             "%r is not a tenant/client ID (a GUID or a domain name)" % text[:60])
     return text
@@ -78,11 +121,14 @@ def _threshold(text):
     metric, sep, spec = text.partition("=")
     if not sep or not metric.strip() or not spec.strip():
         raise argparse.ArgumentTypeError("%r is not METRIC=RANGE (e.g. failed_pct=10)" % text)
+    spec = spec.strip()
+    wrong = "%r is not a Nagios range (10, 10:, ~:10, 10:20, @10:20)" % _shorten(spec)
+    if not _RANGE.fullmatch(spec) or not re.search("[0-9]", spec):
+        raise argparse.ArgumentTypeError(wrong)
     try:
-        limit = nagiosplugin.Range(spec.strip())
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            "%r is not a Nagios range (10, 10:, ~:10, 10:20, @10:20): %s" % (spec, exc))
+        limit = nagiosplugin.Range(spec)
+    except ValueError as exc:  # start > end: nagiosplugin's own words
+        raise argparse.ArgumentTypeError("%s: %s" % (wrong, exc))
     return metric.strip(), limit
 
 
@@ -117,7 +163,7 @@ def build_parser(group):
                         help="override the Graph host, e.g. https://graph.microsoft.us")
     proxy = parser.add_argument_group("proxy (token and Graph requests)")
     proxy.add_argument("--proxy-host", metavar="HOST")
-    proxy.add_argument("--proxy-port", type=_positive_int, default=8080, metavar="PORT",
+    proxy.add_argument("--proxy-port", type=_int_upto(65535), default=8080, metavar="PORT",
                        help="default %(default)s")
     proxy.add_argument("--proxy-user", metavar="USER")
     proxy.add_argument("--proxy-password-file", metavar="PATH",
@@ -126,24 +172,31 @@ def build_parser(group):
     source.add_argument("--input", metavar="PATH",
                         help="read an exported sign-in log (Graph JSON, JSON Lines, or the "
                              "portal's JSON/CSV download) instead of Microsoft Graph")
-    source.add_argument("--window", type=_duration, default="5m", metavar="DURATION",
-                        help="length of the reported window (default 5m; set it to the "
-                             "service's check interval)")
-    source.add_argument("--delay", type=_duration, default="10m", metavar="DURATION",
+    source.add_argument("--window", type=_duration_upto("31d"), metavar="DURATION",
+                        help="length of the reported window, at most 31d (default 5m; set "
+                             "it to the service's check interval; not with --input)")
+    source.add_argument("--delay", type=_duration_upto("1d"), default="10m",
+                        metavar="DURATION",
                         help="the window ends this long before now, rounded down to the "
-                             "minute: Entra's logs arrive late (default 10m)")
+                             "minute: Entra's logs arrive late (default 10m, at most 1d)")
     source.add_argument("--start", type=_timestamp, metavar="TIME",
                         help="window start, ISO 8601 UTC (e.g. 2026-11-20T08:30:00Z)")
     source.add_argument("--end", type=_timestamp, metavar="TIME",
                         help="window end (exclusive), ISO 8601 UTC")
+    source.add_argument("--max-catchup", type=_duration, metavar="DURATION",
+                        help="a live run after an outage reports everything since the last "
+                             "reported window, up to this long; an older gap is skipped and "
+                             "named (default 3 x --window)")
     source.add_argument("--event-type", action="append", choices=EVENT_TYPES,
                         dest="event_types", metavar="TYPE",
                         help="sign-in event type to count; repeatable (default "
                              "nonInteractiveUser; also %s)" % ", ".join(EVENT_TYPES[1:]))
-    source.add_argument("--retention", type=_duration, default="2d", metavar="DURATION",
-                        help="keep fetched sign-ins this long in the store (default 2d)")
+    source.add_argument("--retention", type=_duration_upto("400d"), default="2d",
+                        metavar="DURATION",
+                        help="keep fetched sign-ins this long in the store (default 2d, at "
+                             "most 400d)")
     judge = parser.add_argument_group("measures and thresholds")
-    judge.add_argument("--attempts", type=_positive_int, default=5, metavar="N",
+    judge.add_argument("--attempts", type=_int_upto(1000000), default=5, metavar="N",
                        help="an entity counts when N or more of its consecutive attempts "
                             "succeeded/failed (default 5; 1 = plain distinct count)")
     judge.add_argument("-w", "--warning", type=_threshold, action="append", default=[],
@@ -151,8 +204,11 @@ def build_parser(group):
     judge.add_argument("-c", "--critical", type=_threshold, action="append", default=[],
                        metavar="METRIC=RANGE", help="critical range for a metric; repeatable")
     files = parser.add_argument_group("files")
-    files.add_argument("--state-dir", default=DEFAULT_STATE_DIR, metavar="DIR",
-                       help="where the per-tenant store lives (default %(default)s)")
+    files.add_argument("--state-dir", metavar="DIR",
+                       help="where the per-tenant store and remembered windows live, owned "
+                            "by this user and writable by nobody else (default %s if this "
+                            "user may write it, else $XDG_STATE_HOME or ~/.local/state/%s)"
+                            % (statedir.SYSTEM_DIR, statedir.APP_NAME))
     details = parser.add_argument_group("detailed diagnosis")
     details.add_argument("--detailed-diagnosis", choices=("on", "off"), default="on",
                          help="write {dd-dir}/{tenant}/{check}.json and .html after each "
@@ -160,7 +216,7 @@ def build_parser(group):
     details.add_argument("--successful-signin-dd", choices=("yes", "no"), default="no",
                          help="include the rows of success measures (successful sign-ins, "
                               "success entities); they can be large (default %(default)s)")
-    details.add_argument("--dd-limit", type=_positive_int, default=100, metavar="N",
+    details.add_argument("--dd-limit", type=_int_upto(1000000), default=100, metavar="N",
                          help="rows per table (default %(default)s); each table says how "
                               "many rows it had in all")
     details.add_argument("--dd-dir", metavar="DIR",
@@ -173,12 +229,29 @@ def build_parser(group):
                          help="print the tables as text after the plugin output (for a "
                               "person at a terminal, not for Icinga)")
     run = parser.add_argument_group("run")
-    run.add_argument("-t", "--timeout", type=_positive_int, default=DEFAULT_TIMEOUT,
-                     metavar="SECONDS", help="give up after this long (default %(default)s)")
+    run.add_argument("-t", "--timeout", type=_int_upto(86400), default=DEFAULT_TIMEOUT,
+                     metavar="SECONDS",
+                     help="give up after this long (default %(default)s, at most 86400)")
     run.add_argument("-v", "--verbose", action="count", default=0,
                      help="-v long output, -vvv debug with tracebacks")
     run.add_argument("-V", "--version", action="version", version="%(prog)s " + __version__)
     return parser
+
+
+def _check_args(args):
+    """Defaults that depend on other options, and combinations that make no sense."""
+    if args.window is None:
+        args.window = DEFAULT_WINDOW
+    elif not args.window:
+        raise UsageError("--window must be longer than 0")
+    elif args.input:
+        raise UsageError("--window does not apply to --input: it reports the whole file, "
+                         "or --start/--end")
+    args.state_dir = args.state_dir or DEFAULT_STATE_DIR or statedir.default_dir()
+    if args.max_catchup is None:
+        args.max_catchup = 3 * args.window
+    elif args.max_catchup < args.window:
+        raise UsageError("--max-catchup must be at least --window")
 
 
 def _contexts(group, args):
@@ -193,11 +266,13 @@ def _contexts(group, args):
                                      % (metric, owner.script, group.script))
                 raise UsageError("unknown metric %r; %s has: %s"
                                  % (metric, group.script, ", ".join(labels)))
+            if limits[metric][kind] is not None:
+                raise UsageError("metric %s is given twice in --%s" % (metric, kind))
             limits[metric][kind] = limit
     return [Threshold(label, **limits[label]) for label in labels]
 
 
-def _graph_options(args, deadline):
+def _graph_options(group, args, deadline):
     from .auth import Credential, secret_from
 
     if not args.tenant_id or not args.client_id:
@@ -223,9 +298,17 @@ def _graph_options(args, deadline):
                                         proxy_password),
             timeout=min(30.0, float(args.timeout)), known_authority=known),
         window=args.window, delay=args.delay, retention=args.retention,
-        start=args.start, end=args.end,
-        event_types=tuple(args.event_types or ("nonInteractiveUser",)), deadline=deadline,
-        progress=_terminal_progress if sys.stderr.isatty() else None)
+        max_catchup=args.max_catchup, start=args.start, end=args.end,
+        event_types=tuple(args.event_types or DEFAULT_EVENT_TYPES), deadline=deadline,
+        progress=_terminal_progress if sys.stderr.isatty() else None,
+        check_key=(group.script, _window_key(args)))
+
+
+def _window_key(args):
+    """What makes two services of one tenant different checks: every option that changes
+    what they report (no secret goes in; the key is a hash anyway)."""
+    return lastwindow.key({name: value for name, value in sorted(vars(args).items())
+                           if name not in NOT_IN_WINDOW_KEY})
 
 
 def _terminal_progress(text):
@@ -234,12 +317,12 @@ def _terminal_progress(text):
     sys.stderr.flush()
 
 
-def _collect(args, deadline):
+def _collect(group, args, deadline):
     collector.check_window(args.start, args.end)
     if args.input:
         return collector.collect_file(args.input, args.start, args.end,
-                                      args.event_types or ("nonInteractiveUser",))
-    options = _graph_options(args, deadline)
+                                      args.event_types or DEFAULT_EVENT_TYPES)
+    options = _graph_options(group, args, deadline)
     try:
         return collector.collect_graph(options)
     finally:
@@ -264,11 +347,12 @@ def main(group_name, argv=None):
     parser = build_parser(group)
     try:
         args = parser.parse_args(argv)
+        _check_args(args)
         contexts = _contexts(group, args)
     except UsageError as exc:
         return _refuse(group, "%s (see %s --help)" % (exc, group.script))
     deadline = started + args.timeout - RESERVE_SECONDS
-    resource = Measures(group, lambda: _collect(args, deadline), args.attempts,
+    resource = Measures(group, lambda: _collect(group, args, deadline), args.attempts,
                         debug=args.verbose >= 3)
     settings = dd.Settings.from_args(group, args)
     check = SigninCheck(resource, *contexts, GroupSummary(group, args.attempts),

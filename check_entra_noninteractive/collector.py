@@ -8,15 +8,17 @@ Graph and Log Analytics sources keep a per-tenant store under the state director
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+import sqlite3
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from nagiosplugin import CheckError
 
-from . import timeutil
-from .store import Store
-from .window import Window, closing
+from . import statedir, timeutil
+from .lastwindow import LastWindow
+from .store import Store, is_damage
+from .window import DEFAULT_EVENT_TYPES, Window, closing, live
 
 
 @dataclass
@@ -24,6 +26,13 @@ class Collection:
     store: Store
     window: Window
     source: str  # for people: "file sample.json", "Microsoft Graph, tenant ..."
+    notes: List[str] = field(default_factory=list)  # long output: recoveries, skipped spans
+    last_window: Optional[LastWindow] = None  # where a live run remembers its window
+
+    def reported(self):
+        """The window was reported: the next live run of this check starts from its end."""
+        if self.last_window is not None:
+            self.last_window.remember(self.window)
 
     def close(self):
         self.store.close()
@@ -96,41 +105,101 @@ class GraphOptions:
     window: timedelta
     delay: timedelta
     retention: timedelta
+    max_catchup: timedelta
     start: Optional[datetime] = None
     end: Optional[datetime] = None
-    event_types: Tuple[str, ...] = ("nonInteractiveUser",)
+    event_types: Tuple[str, ...] = DEFAULT_EVENT_TYPES
     deadline: float = 0.0         # time.time() by which the collection must be done
     workers: int = 4
     progress: Optional[Callable[[str], None]] = None
+    check_key: Optional[Tuple[str, str]] = None  # (check, option hash): remembers windows
+
+    @property
+    def directory(self):
+        return os.path.join(self.state_dir, self.tenant)
 
 
-def live_window(options, now):
-    """The reported window: explicit, or ``--window`` long, ending at now - delay rounded
-    down to the minute (Entra's logs arrive minutes late)."""
-    end = options.end or (now - options.delay).replace(second=0, microsecond=0)
-    start = options.start or end - options.window
-    check_window(start, end)
-    return Window(start, end, tuple(options.event_types))
+# Microsoft Graph keeps sign-ins for 30 days (7 without P1/P2).
+GRAPH_RETENTION = timedelta(days=30)
+
+
+def graph_window(options, now, last_window=None):
+    """The reported window: explicit (--start/--end), or live (see window.live)."""
+    if options.end or options.start:
+        end = options.end or (now - options.delay).replace(second=0, microsecond=0)
+        start = options.start or end - options.window
+        check_window(start, end)
+        if end > now - options.delay:
+            raise CheckError(
+                "the window ends at %s, later than now - --delay (%s): Entra's logs for it "
+                "are complete from %s on; run again then, or give an earlier --end"
+                % (timeutil.display(end), timeutil.display(now - options.delay),
+                   timeutil.display(end + options.delay)))
+        if start < now - GRAPH_RETENTION:
+            raise CheckError("the window starts at %s, more than 30 days ago: Microsoft Graph "
+                             "keeps sign-ins for 30 days (7 without Entra ID P1/P2)"
+                             % timeutil.display(start))
+        return Window(start, end, tuple(options.event_types))
+    last = last_window.read() if last_window is not None else None
+    return live(now, options.window, options.delay, options.max_catchup, last,
+                options.event_types)
 
 
 def collect_graph(options, now=None):
-    """Make the store hold the window completely (fetching only what it lacks), or raise."""
+    """Make the store hold the window completely (fetching only what it lacks), or raise.
+
+    The returned collection holds a read snapshot of the store: its measures and DD agree.
+    """
     now = now or timeutil.utcnow()
-    window = live_window(options, now)
-    directory = os.path.join(options.state_dir, options.tenant)
-    store = Store(os.path.join(directory, "graph.sqlite"))
-    try:
-        if store.gaps(window, options.delay):
-            _fill(store, window, options, directory, now)
-    except BaseException:
+    statedir.ensure_dir(options.state_dir, follow=True)
+    statedir.ensure_dir(options.directory, "tenant directory")
+    last_window = None
+    if options.check_key and not (options.start or options.end):
+        last_window = LastWindow(os.path.join(options.directory, "windows"),
+                                 *options.check_key)
+    window = graph_window(options, now, last_window)
+    path = os.path.join(options.directory, "graph.sqlite")
+    notes = []
+    for attempt in (1, 2):
+        store = Store(path)
+        try:
+            _fill(store, window, options, now, notes)
+            store.snapshot()
+            missing = store.gaps(window, options.delay)
+        except sqlite3.DatabaseError as exc:
+            if attempt == 2 or not is_damage(exc):
+                store.close()
+                raise CheckError(statedir.storage_problem(path, exc, "store"))
+            notes.append(store.quarantine(exc))  # damaged while in use: rebuild, fetch again
+            continue
+        except BaseException:
+            store.close()
+            raise
+        break
+    notes[:0] = store.notes
+    if missing:
         store.close()
-        raise
-    return Collection(store, window, "Microsoft Graph, tenant %s" % options.tenant)
+        raise CheckError("the window %s is not complete in the store (%s missing); the "
+                         "next run fetches it" % (window.describe(), _describe_spans(missing)))
+    if window.skipped:
+        notes.append("not reported: %s to %s, longer ago than --max-catchup allows; this "
+                     "run reports the last --window"
+                     % (timeutil.display(window.skipped[0]), timeutil.display(window.skipped[1])))
+    return Collection(store, window, "Microsoft Graph, tenant %s" % options.tenant, notes,
+                      last_window)
 
 
-def _fill(store, window, options, directory, now):
+def _describe_spans(spans):
+    return ", ".join("%s to %s" % (timeutil.display(a), timeutil.display(b))
+                     for a, b in spans[:3]) + (" ..." if len(spans) > 3 else "")
+
+
+def _fill(store, window, options, now, notes):
+    if not store.gaps(window, options.delay):
+        return
     from . import fetch
 
+    directory = options.directory
     lock = fetch.wait_for_lock(os.path.join(directory, "fetch.lock"), options.deadline)
     try:
         # Another check may have fetched the window while this one waited for the lock.
@@ -153,6 +222,7 @@ def _fill(store, window, options, directory, now):
         try:
             fetcher.run(gaps)
         finally:
+            notes.extend(tokens.notes)
             # Retention never removes what this check is about to report.
             store.prune(min(now - options.retention, window.start))
     finally:

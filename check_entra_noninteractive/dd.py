@@ -10,10 +10,11 @@ agrees with its measure.
 
 import json
 import os
-import stat
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Optional
+
+from nagiosplugin import CheckError
 
 from . import measures, redact, timeutil
 
@@ -97,7 +98,8 @@ class Settings:
                    successful=args.successful_signin_dd == "yes",
                    limit=args.dd_limit,
                    directory=args.dd_dir or os.path.join(args.state_dir, "dd"),
-                   tenant=args.tenant_id or "file",
+                   # --input pages never replace a tenant's live pages.
+                   tenant="file" if args.input or not args.tenant_id else args.tenant_id,
                    check=group.script,
                    url=args.dd_url,
                    terminal=args.details,
@@ -236,16 +238,16 @@ class _Builder:
             # (the costly part) is not run a second time; only qualifying ones are kept.
             qualified = {row[0] for row in found}
             for key, code, number in self.query(
-                    "SELECT %s, error_code, COUNT(*) FROM signins WHERE %s AND %s AND "
+                    "SELECT %s, %s, COUNT(*) FROM signins WHERE %s AND %s AND "
                     "success = 0 GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2"
-                    % (entity.key, self.where, entity.nonempty), self.params):
+                    % (entity.key, ERROR, self.where, entity.nonempty), self.params):
                 if key in qualified:
                     codes.setdefault(key, []).append((code, number))
         rows = []
         for key, display, number, longest, users, first, last in found:
             row = [display, number, longest, users]
             if not outcome:
-                row.append(", ".join("%d\u00d7%d" % c for c in codes.get(key, [])[:3]))
+                row.append(", ".join("%s\u00d7%d" % c for c in codes.get(key, [])[:3]))
             row += [timeutil.display_stored(first), timeutil.display_stored(last)]
             if with_key:
                 row.append(key)
@@ -256,11 +258,11 @@ class _Builder:
 
     def error_codes(self):
         rows = self.query(
-            "SELECT error_code, COUNT(*), COUNT(DISTINCT NULLIF(user_id, '')) FROM signins "
-            "WHERE %s AND success = 0 GROUP BY error_code ORDER BY COUNT(*) DESC, error_code"
-            % self.where, self.params)
-        rows = [[code, number, users, error_kind(code), error_meaning(code)]
-                for code, number, users in rows]
+            "SELECT error_code, error_text, COUNT(*), COUNT(DISTINCT NULLIF(user_id, '')) "
+            "FROM signins WHERE %s AND success = 0 GROUP BY error_code, error_text "
+            "ORDER BY COUNT(*) DESC, error_code, error_text" % self.where, self.params)
+        rows = [[text or code, number, users, error_kind(code), error_meaning(code)]
+                for code, text, number, users in rows]
         return table("Failed sign-ins by error code",
                      ["error code", "failed sign-ins", "distinct users", "kind", "meaning"],
                      rows, len(rows), self.limit)
@@ -270,9 +272,9 @@ class _Builder:
     def ca_failures(self):
         policies = OrderedDict()
         unnamed = ("", "(no failed policy named in the log)")
-        sql = ("SELECT created, %s, %s, ip, client_app, error_code, ca_policies, user_id "
+        sql = ("SELECT created, %s, %s, ip, client_app, %s, ca_policies, user_id "
                "FROM signins WHERE %s AND ca_status = 'failure' ORDER BY created DESC, id DESC"
-               % (USER, APP, self.where))
+               % (USER, APP, ERROR, self.where))
         for created, user, app, ip, client, code, raw, user_id in self.query(sql, self.params):
             failed = [(p[0], p[1]) for p in (json.loads(raw) if raw else [])
                       if len(p) >= 3 and p[2] == "failure"]
@@ -310,11 +312,13 @@ USER = ("CASE WHEN user_upn <> '' THEN user_upn WHEN user_id <> '' THEN user_id 
 APP = measures.ENTITIES["apps"].display
 RESOURCE = measures.ENTITIES["resources"].display
 LOCATION = measures.ENTITIES["locations"].display
+# An error code as the log gave it when it was no plain number (e.g. "Infinity").
+ERROR = "CASE WHEN error_text <> '' THEN error_text ELSE error_code END"
 
 FAILED_COLUMNS = (("time", "created"), ("user", USER), ("display name", "user_name"),
                   ("application", APP), ("resource", RESOURCE), ("IP address", "ip"),
                   ("location", LOCATION), ("client app", "client_app"),
-                  ("error code", "error_code"), ("failure reason", "failure_reason"),
+                  ("error code", ERROR), ("failure reason", "failure_reason"),
                   ("user agent", "user_agent"))
 SUCCESS_COLUMNS = tuple(c for c in FAILED_COLUMNS
                         if c[0] not in ("error code", "failure reason")) + (
@@ -322,7 +326,7 @@ SUCCESS_COLUMNS = tuple(c for c in FAILED_COLUMNS
 RISKY_COLUMNS = (("time", "created"), ("user", USER), ("display name", "user_name"),
                  ("application", APP), ("IP address", "ip"), ("location", LOCATION),
                  ("risk level", "risk_level"), ("risk state", "risk_state"),
-                 ("risk event types", "risk_events"), ("error code", "error_code"))
+                 ("risk event types", "risk_events"), ("error code", ERROR))
 BY_USER_APP_CLIENT = (("user", USER), ("application", APP), ("client app", "client_app"))
 COUNTS = (("sign-ins", "COUNT(*)"), ("failed", "SUM(success = 0)"))
 
@@ -400,45 +404,46 @@ def build(settings, collection, group, attempts, values, results, state):
 # Writing the files
 # ---------------------------------------------------------------------------------------
 
-def _make_dir(path):
-    """Create a directory 0750 whatever the umask; an existing one keeps its mode.
+def write(settings, document):
+    """Write ``{dd-dir}/{tenant}/{check}.json`` and ``.html``; raises OSError or CheckError.
 
-    A setgid bit inherited from the parent stays, so that the files keep the group an
-    administrator gave the DD directory (e.g. the web server's).
+    Both files are rendered and written to temporary files first, then renamed: a failure
+    leaves the previous pair, never a new JSON beside an old HTML page.
     """
-    try:
-        os.mkdir(path, DIR_MODE)
-    except FileExistsError:
-        if not os.path.isdir(path):
-            raise
-        return
-    os.chmod(path, DIR_MODE | (os.stat(path).st_mode & stat.S_ISGID))
+    from . import dd_render, statedir
 
-
-def write_atomic(path, data):
-    """Replace ``path`` with ``data`` (bytes) so that a reader sees the old or the new file,
-    never a part: a temporary file in the same directory, mode 0640, synced, renamed."""
-    directory = os.path.dirname(path) or "."
-    temporary = os.path.join(directory, "%s.tmp-%d" % (os.path.basename(path), os.getpid()))
+    data = (json.dumps(document, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+    page = dd_render.html(document).encode("utf-8")
+    # DD directories are 0750 (a setgid group, e.g. the web server's, may share them).
+    statedir.ensure_dir(settings.directory, "DD directory", shared_group=True, follow=True,
+                        mode=DIR_MODE)
+    statedir.ensure_dir(os.path.join(settings.directory, settings.tenant), "DD directory",
+                        shared_group=True, mode=DIR_MODE)
+    for path in (settings.json_path, settings.html_path):
+        statedir.check_file(path, "DD file")
+    new_json = statedir.write_new(settings.json_path, data, FILE_MODE)
     try:
-        os.unlink(temporary)  # left behind by a crashed run with the same pid
-    except FileNotFoundError:
-        pass
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL
-                 | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), FILE_MODE)  # the umask may have narrowed it
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        new_html = statedir.write_new(settings.html_path, page, FILE_MODE)
     except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
+        statedir.discard(new_json)
         raise
+    try:
+        os.replace(new_html, settings.html_path)
+    except BaseException:
+        statedir.discard(new_json)
+        statedir.discard(new_html)
+        raise
+    try:
+        os.replace(new_json, settings.json_path)
+    except BaseException:
+        # The page is new, its JSON is not: drop the page rather than show a mixed pair.
+        statedir.discard(new_json)
+        statedir.discard(settings.html_path)
+        raise
+    _sync_directory(os.path.dirname(settings.json_path))
+
+
+def _sync_directory(directory):
     try:
         dir_fd = os.open(directory, os.O_RDONLY)
     except OSError:
@@ -449,22 +454,6 @@ def write_atomic(path, data):
         pass
     finally:
         os.close(dir_fd)
-
-
-def write(settings, document):
-    """Write ``{dd-dir}/{tenant}/{check}.json`` and ``.html``; raises OSError."""
-    from . import dd_render
-
-    # Both renderings first: a failure leaves the previous pair of files, not a mixed one.
-    data = (json.dumps(document, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
-    page = dd_render.html(document).encode("utf-8")
-    parent = os.path.dirname(os.path.abspath(settings.directory))
-    if not os.path.isdir(parent):
-        os.makedirs(parent, DIR_MODE, exist_ok=True)
-    _make_dir(settings.directory)
-    _make_dir(os.path.join(settings.directory, settings.tenant))
-    write_atomic(settings.json_path, data)
-    write_atomic(settings.html_path, page)
 
 
 def print_details(settings, document, error=None, stream=None):
@@ -489,6 +478,8 @@ def print_details(settings, document, error=None, stream=None):
 
 def failure_reason(exc):
     """One line saying why the DD could not be written."""
+    if isinstance(exc, CheckError):
+        return redact.one_line(exc)
     if isinstance(exc, OSError) and exc.strerror:
         where = " %s" % exc.filename if exc.filename else ""
         return redact.one_line("cannot write%s: %s" % (where, exc.strerror))

@@ -1,7 +1,7 @@
 """Fill the gaps of a window from Graph: several page chains at once, progress kept per page.
 
-Graph pages newest first. After a range's first page, everything newer than that page's
-oldest second is complete; the rest of the range is split into a few sub-ranges fetched
+The query asks Graph for newest first (and each page is checked for it). After a range's
+first page, everything newer than that page's oldest second is complete; the rest of the range is split into a few sub-ranges fetched
 concurrently, so the shared request budget, not one page's latency, sets the pace. Only
 the first page of a gap is split, so a window of N sign-ins costs about ceil(N/1000)
 requests plus one per sub-range.
@@ -94,26 +94,43 @@ class Fetcher:
             self._cond.notify_all()
 
     def _chain(self, start, end, url, splittable):
-        """Follow one range's pages; record after each page the part that is complete."""
+        """Follow one range's pages; record after each page the part that is complete.
+
+        The query asks for newest first, and each page is checked against that order: a
+        page may claim "everything from its oldest second on is here" only while the order
+        holds. Once a page breaks it, the chain's claims so far are withdrawn and the range
+        is claimed only when its last page has come.
+        """
         url = url or self.source.first_url(start, end, self.event_types)
         complete_from = end
+        claims, ordered, seen = [], True, set()
         while url is not None:
             if self._failure is not None:
                 return
+            if url in seen:
+                raise CheckError("Microsoft Graph sent a nextLink it had sent before (a paging "
+                                 "loop); the window is not reported")
+            seen.add(url)
             asked = timeutil.utcnow()
             rows, url = self.source.page(url)
+            if ordered and not newest_first(rows, complete_from):
+                ordered = False
+                self.store.retract(claims, self.event_types)
+                claims, complete_from = [], end
             if url is None:
                 cut = start
-            elif not rows:
-                cut = complete_from  # an empty page with a next link proves nothing yet
+            elif not rows or not ordered:
+                cut = complete_from  # nothing proven yet
             else:
-                oldest = min(timeutil.from_store(r["created"]) for r in rows)
-                cut = max(start, min(complete_from,
-                                     oldest.replace(microsecond=0) + SECOND))
+                oldest = timeutil.from_store(rows[-1]["created"])
+                cut = max(start, min(complete_from, oldest.replace(microsecond=0) + SECOND))
             self.store.add_page(rows, self.event_types, cut, complete_from, asked)
+            if cut < complete_from:
+                claims.append((cut, complete_from, asked))
             self._advance(rows, (complete_from - cut).total_seconds(), start, cut, end)
             complete_from = cut
-            if url is not None and splittable and self._split(start, cut, end, rows):
+            if url is not None and splittable and ordered and \
+                    self._split(start, cut, end, rows):
                 return
             splittable = False
 
@@ -148,6 +165,17 @@ class Fetcher:
         if self.progress:
             self.progress("fetched %d pages, %d%% of the window" % (
                 self.pages, 100.0 * self.done_seconds / (self.total_seconds or 1)))
+
+
+def newest_first(rows, bound):
+    """True when the page's sign-ins run from newest to oldest, all before ``bound``."""
+    bound_key = timeutil.to_store(bound)
+    previous = bound_key
+    for row in rows:
+        if row["created"] > previous or row["created"] >= bound_key:
+            return False
+        previous = row["created"]
+    return True
 
 
 def split_shares(expected_pages, workers, slack=0.15):

@@ -5,14 +5,17 @@ camelCase or in the portal's words ("Not Applied"), error codes as numbers or st
 Every row has exactly the keys of ``COLUMNS``; text columns are never None.
 """
 
+import decimal
 import functools
 import hashlib
 import json
+import re
 
 from . import timeutil
+from .window import EVENT_BITS, event_mask
 
 COLUMNS = (
-    "id", "created", "event_type", "success", "error_code", "failure_reason",
+    "id", "created", "event_mask", "success", "error_code", "error_text", "failure_reason",
     "ip", "city", "state", "country",
     "app_id", "app_name", "resource_id", "resource_name",
     "user_id", "user_upn", "user_name", "sp_id", "sp_name",
@@ -82,18 +85,50 @@ def _list(value):
     return value if isinstance(value, list) else []
 
 
-def error_code(value):
-    """Error code as int; None when there is none ('', null, missing).
+# The largest error code the store keeps as a number (SQLite's INTEGER is 64-bit).
+_MAX_CODE = 2 ** 63 - 1
+UNNAMED_CODE = -1
+# A number in plain ASCII decimal notation (sign, fraction and exponent allowed).
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
-    A code that is present but not a number is kept as -1: it is a failure we can't name.
+
+def error_status(value):
+    """(success, code, text) for an error code in whatever shape the log gives it.
+
+    Success only for 0 (as a number, or text such as "0", " 00 ", "+0", "0.0") or no code
+    at all (missing, null, '', {}). Anything else is a failure: a whole number is kept as it
+    is; a fraction, a huge number, Infinity, NaN or text is the failure ``UNNAMED_CODE``
+    with its raw text kept (cut to 100 characters) for the detailed diagnosis.
     """
+    if isinstance(value, bool):
+        return 0, UNNAMED_CODE, "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        if not value:
+            return 1, 0, ""
+        return 0, UNNAMED_CODE, json.dumps(value, default=str)[:100]
+    if isinstance(value, int):
+        if abs(value) <= _MAX_CODE:
+            return (1 if value == 0 else 0), value, ""
+        try:
+            return 0, UNNAMED_CODE, str(value)[:100]
+        except ValueError:  # more digits than int -> str allows
+            return 0, UNNAMED_CODE, "(a number of %d bits)" % value.bit_length()
     text = _text(value)
     if not text:
-        return None
+        return 1, 0, ""
+    # Plain ASCII decimal notation only, read exactly: float() would take "0_0" or "\u0660"
+    # for 0, round "1e-400" to 0, and int() refuses more than 4300 digits.
+    if not _DECIMAL.fullmatch(text):
+        return 0, UNNAMED_CODE, text[:100]
     try:
-        return int(float(text))
-    except ValueError:
-        return -1
+        number = decimal.Decimal(text)
+        if number.is_zero():
+            return 1, 0, ""
+        if abs(number) > _MAX_CODE or number != number.to_integral_value():
+            return 0, UNNAMED_CODE, text[:100]
+        return 0, int(number), ""
+    except ArithmeticError:  # decimal.InvalidOperation, Overflow: an exponent out of range
+        return 0, UNNAMED_CODE, text[:100]
 
 
 def _synthetic_id(raw):
@@ -117,13 +152,14 @@ def _risk_events(record):
     return json.dumps(events) if events else ""
 
 
-def _event_type(record):
-    types = _list(record.get("signInEventTypes"))
-    if types and _text(types[0]):
-        return enum(types[0])
+def _event_mask(record):
+    """Bits of every listed event type; without a known one, what isInteractive says."""
+    mask = event_mask(enum(t) for t in _list(record.get("signInEventTypes")))
+    if mask:
+        return mask
     if record.get("isInteractive") is True:
-        return "interactiveUser"
-    return "nonInteractiveUser"
+        return EVENT_BITS["interactiveUser"]
+    return EVENT_BITS["nonInteractiveUser"]
 
 
 def from_graph(record):
@@ -135,14 +171,15 @@ def from_graph(record):
     if not created:
         raise ValueError("sign-in record without createdDateTime")
     status = _obj(record.get("status"))
-    code = error_code(status.get("errorCode"))
+    success, code, code_text = error_status(status.get("errorCode"))
     location = _obj(record.get("location"))
     return {
         "id": _text(record.get("id")) or _synthetic_id(record),
         "created": timeutil.to_store(timeutil.parse_time(created)),
-        "event_type": _event_type(record),
-        "success": 1 if code in (None, 0) else 0,
-        "error_code": code if code is not None else 0,
+        "event_mask": _event_mask(record),
+        "success": success,
+        "error_code": code,
+        "error_text": code_text,
         "failure_reason": _text(status.get("failureReason")),
         "ip": _text(record.get("ipAddress")),
         "city": _text(location.get("city")),
@@ -230,16 +267,18 @@ def from_portal_csv(values):
     get = lambda key: _text(values.get(key))  # noqa: E731 - a local shorthand
     if not get("created"):
         raise ValueError("CSV row without a date")
-    code = error_code(get("error_code"))
-    if code is None and get("status").lower() == "failure":
-        code = -1
+    success, code, code_text = error_status(get("error_code"))
+    if not get("error_code") and get("status").lower() in ("failure", "interrupted"):
+        # The portal's Status column without an error code: a failure we can't name.
+        success, code = 0, UNNAMED_CODE
     city, state, country = _split_location(get("location"))
     return {
         "id": get("id") or _synthetic_id(values),
         "created": timeutil.to_store(timeutil.parse_time(get("created"))),
-        "event_type": enum(get("event_type")) or "nonInteractiveUser",
-        "success": 1 if code in (None, 0) else 0,
-        "error_code": code if code is not None else 0,
+        "event_mask": event_mask([enum(get("event_type"))]) or EVENT_BITS["nonInteractiveUser"],
+        "success": success,
+        "error_code": code,
+        "error_text": code_text,
         "failure_reason": get("failure_reason"),
         "ip": get("ip"),
         "city": city,

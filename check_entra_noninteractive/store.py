@@ -3,23 +3,33 @@
 Rows are keyed by sign-in id, so fetching a range twice never counts a sign-in twice. The
 coverage table records which time ranges were fetched completely (per event type) and
 when, so a window that is already covered costs no request. The file holds personal data:
-it is created mode 0600.
+it is created mode 0600. The store is a cache of Microsoft's data: a damaged one, or one
+of another schema version, is moved aside and rebuilt.
 """
 
 import os
 import sqlite3
 import threading
+import time
 
-from . import timeutil
+from nagiosplugin import CheckError
+
+from . import statedir, timeutil
 from .normalize import COLUMNS
+
+# Bump when the tables change: an older store is then rebuilt, not misread.
+SCHEMA_VERSION = 2
+# PRAGMA quick_check reads the whole file: at most this often per store.
+QUICK_CHECK_SECONDS = 3600
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS signins (
     id TEXT PRIMARY KEY,
     created TEXT NOT NULL,
-    event_type TEXT NOT NULL,
+    event_mask INTEGER NOT NULL,
     success INTEGER NOT NULL,
     error_code INTEGER NOT NULL,
+    error_text TEXT NOT NULL,
     failure_reason TEXT NOT NULL,
     ip TEXT NOT NULL, city TEXT NOT NULL, state TEXT NOT NULL, country TEXT NOT NULL,
     app_id TEXT NOT NULL, app_name TEXT NOT NULL,
@@ -32,7 +42,7 @@ CREATE TABLE IF NOT EXISTS signins (
     protocol TEXT NOT NULL, incoming_token_type TEXT NOT NULL,
     client_credential_type TEXT NOT NULL, user_agent TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS signins_by_time ON signins (event_type, created);
+CREATE INDEX IF NOT EXISTS signins_by_time ON signins (created);
 CREATE TABLE IF NOT EXISTS coverage (
     event_type TEXT NOT NULL,
     start TEXT NOT NULL,
@@ -43,40 +53,115 @@ CREATE INDEX IF NOT EXISTS coverage_by_end ON coverage (event_type, end);
 CREATE TABLE IF NOT EXISTS pacing (key TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS pacing_by_key ON pacing (key, at);
 CREATE TABLE IF NOT EXISTS pacing_block (key TEXT PRIMARY KEY, until REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 _INSERT = "INSERT OR REPLACE INTO signins (%s) VALUES (%s)" % (
     ", ".join(COLUMNS), ", ".join("?" * len(COLUMNS)))
 
 
-def _create_private(path):
-    """Create the file (and its directory) readable by the owner only, before SQLite opens it."""
-    directory = os.path.dirname(path)
-    if directory:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(fd)
+class Damaged(Exception):
+    """The database file is not a (sound) SQLite database."""
+
+
+def is_damage(exc):
+    """True for SQLite's 'not a database' and 'malformed' errors: the file must go."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if name:
+        return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+    text = str(exc).lower()
+    return "not a database" in text or "malformed" in text
 
 
 class Store:
-    """One SQLite database: ``Store(path)``; ``Store(':memory:')`` for tests."""
+    """One SQLite database: ``Store(path)``; ``Store(':memory:')`` for tests.
+
+    ``notes`` holds lines for the long output (e.g. that a damaged store was rebuilt).
+    """
 
     def __init__(self, path, busy_timeout=30.0):
         self.path = path
-        if path != ":memory:":
-            _create_private(path)
+        self.notes = []
         # One connection shared by the fetch threads of this process, serialized by a lock.
         self.lock = threading.RLock()
-        self.db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None,
+        self.db = None
+        try:
+            self._open(busy_timeout)
+        except (Damaged, sqlite3.DatabaseError) as exc:
+            if path == ":memory:" or not (isinstance(exc, Damaged) or is_damage(exc)):
+                self.close()
+                raise CheckError(statedir.storage_problem(path, exc, "store"))
+            self.notes.append(self.quarantine(exc))
+            self._open(busy_timeout)
+
+    def _open(self, busy_timeout):
+        if self.path != ":memory:":
+            statedir.ensure_dir(os.path.dirname(os.path.abspath(self.path)))
+            statedir.create_private(self.path, "store")
+            for suffix in ("-wal", "-shm"):
+                statedir.check_file(self.path + suffix, "store file")
+        self.db = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None,
                                   check_same_thread=False)
         # WAL lets checks read while another one writes a fetched page.
-        if path != ":memory:":
+        if self.path != ":memory:":
             self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            self._rebuild(version)
+        self._quick_check()
+
+    def _rebuild(self, version):
+        with self.transaction() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version == SCHEMA_VERSION:
+                return  # another check rebuilt it while this one waited
+            tables = [name for (name,) in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")]
+            for name in tables:
+                db.execute('DROP TABLE "%s"' % name.replace('"', '""'))
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute("PRAGMA user_version = %d" % SCHEMA_VERSION)
+        if version:
+            self.notes.append("store %s had schema version %d, this check needs %d: rebuilt "
+                              "(it is a cache of Microsoft's data)"
+                              % (self.path, version, SCHEMA_VERSION))
+
+    def _quick_check(self):
+        now = time.time()
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'quick_check'").fetchone()
+        if row and now - float(row[0]) < QUICK_CHECK_SECONDS:
+            return
+        result = [r[0] for r in self.db.execute("PRAGMA quick_check")]
+        if result != ["ok"]:
+            raise Damaged("quick_check: %s" % "; ".join(result[:3]))
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('quick_check', ?)",
+                        (repr(now),))
+
+    def quarantine(self, reason):
+        """Move the damaged file aside (``<path>.corrupt-<time>``); return a line saying so."""
+        self.close()
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        aside = "%s.corrupt-%s" % (self.path, stamp)
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                os.replace(self.path + suffix, aside + suffix)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise CheckError(statedir.storage_problem(self.path, exc, "store"))
+        return ("store %s was damaged (%s): moved to %s and rebuilt; it is a cache of "
+                "Microsoft's data, refetched as needed"
+                % (self.path, str(reason).split("\n")[0][:120], aside))
 
     def close(self):
-        self.db.close()
+        if self.db is not None:
+            if self.db.in_transaction:
+                self.db.rollback()  # a read snapshot; nothing to keep
+            self.db.close()
+            self.db = None
 
     def __enter__(self):
         return self
@@ -99,6 +184,14 @@ class Store:
                     [(t, timeutil.to_store(start), timeutil.to_store(end),
                       timeutil.to_store(fetched)) for t in event_types])
 
+    def retract(self, claims, event_types):
+        """Withdraw coverage rows added by ``add_page`` ((start, end, fetched) each)."""
+        with self.transaction() as db:
+            db.executemany(
+                "DELETE FROM coverage WHERE event_type = ? AND start = ? AND end = ? AND "
+                "fetched = ?", [(t, timeutil.to_store(a), timeutil.to_store(b),
+                                 timeutil.to_store(f)) for a, b, f in claims for t in event_types])
+
     def gaps(self, window, delay):
         """Parts of the window not yet fetched completely after they had settled.
 
@@ -119,11 +212,21 @@ class Store:
         return _union(missing)
 
     def prune(self, before):
-        """Forget sign-ins and coverage older than ``before`` (retention)."""
+        """Forget sign-ins older than ``before`` (retention), and in the same transaction the
+        coverage of that time: a range that straddles the cut keeps only its later part, so
+        the pruned part is fetched again if a window asks for it."""
         key = timeutil.to_store(before)
         with self.transaction() as db:
             db.execute("DELETE FROM signins WHERE created < ?", (key,))
             db.execute("DELETE FROM coverage WHERE end <= ?", (key,))
+            db.execute("UPDATE coverage SET start = ? WHERE start < ?", (key, key))
+
+    def snapshot(self):
+        """Start a read transaction: every query until ``close()`` sees the same rows, so
+        the measures and the DD agree even while another check writes."""
+        with self.lock:
+            self.db.execute("BEGIN")
+            self.db.execute("SELECT COUNT(*) FROM coverage").fetchone()
 
     def transaction(self):
         return _Transaction(self)
@@ -132,8 +235,6 @@ class Store:
         with self.lock:
             return self.db.execute(sql, params).fetchall()
 
-    def count(self):
-        return self.query("SELECT COUNT(*) FROM signins")[0][0]
 
 
 class _Transaction:

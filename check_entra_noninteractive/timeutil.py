@@ -17,6 +17,8 @@ _US = re.compile(
 )
 _DURATION = re.compile(r"^(\d+)\s*([smhd]?)$")
 _UNIT_SECONDS = {"": 60, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_MAX_DURATION_SECONDS = timedelta.max.days * 86400
+_MAX_DURATION_DIGITS = 30
 
 
 def parse_time(text):
@@ -35,7 +37,10 @@ def parse_time(text):
         if zone and zone.upper() not in ("Z", "UTC"):
             sign = 1 if zone[0] == "+" else -1
             digits = zone[1:].replace(":", "")
-            moment -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+            try:
+                moment -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+            except OverflowError:
+                raise ValueError("not a timestamp (out of range in UTC): %r" % value[:40])
         return moment
     match = _US.match(value)
     if match:
@@ -65,12 +70,29 @@ def display_stored(text):
     return display(from_store(text)) if text else ""
 
 
-def parse_duration(text):
-    """'300s', '5m', '2h', '3d' or a bare number of minutes -> timedelta."""
+def duration_seconds(text):
+    """'300s', '5m', '2h', '3d' or a bare number of minutes -> whole seconds, an int that may
+    exceed any timedelta: compare it with a bound before making a timedelta of it."""
     match = _DURATION.match(str(text).strip().lower())
-    if not match or int(match.group(1)) < 0:
+    if not match:
         raise ValueError("not a duration: %r (use e.g. 300s, 5m, 2h, 3d)" % str(text)[:40])
-    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    digits = match.group(1).lstrip("0") or "0"
+    if len(digits) > _MAX_DURATION_DIGITS:
+        # int() refuses very long digit strings; any such number is far too long anyway.
+        digits = "9" * _MAX_DURATION_DIGITS
+    return int(digits) * _UNIT_SECONDS[match.group(2)]
+
+
+def parse_duration(text):
+    """'300s', '5m', '2h', '3d' or a bare number of minutes -> timedelta.
+
+    Raises ValueError for text that is not a duration, or one too long for a timedelta.
+    """
+    seconds = duration_seconds(text)
+    if seconds > _MAX_DURATION_SECONDS:
+        raise ValueError("duration too long: %r (at most %dd)"
+                         % (str(text).strip()[:40], timedelta.max.days))
+    return timedelta(seconds=seconds)
 
 
 def utcnow():

@@ -94,6 +94,7 @@ import hashlib
 import json
 import math
 import os
+import random
 import re
 import secrets
 import selectors
@@ -115,8 +116,13 @@ import trustme
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"  # Microsoft Graph's appId
 SIGNINS_PATH = "/beta/auditLogs/signIns"
-FAULT_NAMES = ("licence", "permission", "unauthorized", "server_error",
-               "throttle", "reset", "truncate", "slow")
+# Graph faults that decide the answer, faults that shape a page that is served (one of
+# each can act on a request), and token endpoint faults.
+GRAPH_FAULTS = ("licence", "permission", "unauthorized", "server_error", "throttle",
+                "reset", "truncate", "slow")
+PAGE_FAULTS = ("repeat_next_link", "duplicate", "unordered")
+TOKEN_FAULTS = ("token_error",)
+FAULT_NAMES = GRAPH_FAULTS + PAGE_FAULTS + TOKEN_FAULTS
 _FAULT_ALIASES = {"license": "licence"}
 
 
@@ -445,8 +451,11 @@ class ODataFilter:
 # --------------------------------------------------------------------------
 
 class FaultSwitches:
-    """Named faults, each permanent (count=None) or for the next N Graph
-    requests.  When several are set, the one set first fires first."""
+    """Named faults, each permanent (count=None) or for the next N requests
+    it applies to (token faults: token requests; the others: Graph requests;
+    page faults: pages served).  ``after=K`` keeps a fault dormant for the
+    next K such requests (a fault mid-run).  When several of one kind are
+    set, the one set first fires first."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -468,16 +477,24 @@ class FaultSwitches:
             else:
                 self._active.pop(_FAULT_ALIASES.get(name, name), None)
 
-    def take(self):
-        """Consume one use of the first active fault: (name, params) or None."""
+    def take(self, names=GRAPH_FAULTS):
+        """Consume one use of the first active fault among ``names``:
+        (name, params) or None.  Dormant faults (``after``) count the request."""
+        fired = None
         with self._lock:
-            for name, entry in self._active.items():
-                if entry[0] is not None:
-                    entry[0] -= 1
-                    if entry[0] <= 0:
-                        del self._active[name]
-                return name, dict(entry[1])
-        return None
+            for name, entry in list(self._active.items()):
+                if name not in names:
+                    continue
+                if entry[1].get("after", 0) > 0:
+                    entry[1]["after"] -= 1
+                    continue
+                if fired is None:
+                    fired = name, {k: v for k, v in entry[1].items() if k != "after"}
+                    if entry[0] is not None:
+                        entry[0] -= 1
+                        if entry[0] <= 0:
+                            del self._active[name]
+        return fired
 
     def active(self):
         with self._lock:
@@ -570,6 +587,10 @@ _AAD_MESSAGES = {
              "'{tenant}'. This can happen if the application has not been installed by the "
              "administrator of the tenant or consented to by any user in the tenant. You may "
              "have sent your authentication request to the wrong tenant."),
+    50000: ("server_error", 500,
+            "There was an error issuing a token or an issue with our sign-in service."),
+    90033: ("temporarily_unavailable", 503,
+            "A transient error has occurred. Please try again."),
     90002: ("invalid_request", 400,
             "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID "
             "and are signing into the correct cloud. Check with your subscription "
@@ -905,7 +926,8 @@ class FakeMicrosoft:
                  extra_clients=None, client_certificate=None, token_lifetime=3599,
                  discovery_any_tenant=False, proxy_user="proxyuser",
                  proxy_password="proxypass", faults=None, workdir=None,
-                 port=0, proxy_port=0, connection_timeout=30.0, max_top=1000):
+                 port=0, proxy_port=0, connection_timeout=30.0, max_top=1000,
+                 page_size=None):
         """
         records:          signIn dicts, ``{"value": [...]}``, or a JSON/JSONL path.
         tenant:           tenant id or list of ids the fake knows.
@@ -938,6 +960,8 @@ class FakeMicrosoft:
         self.proxy_password = proxy_password
         self.connection_timeout = connection_timeout
         self.max_top = max_top
+        # Graph may send fewer than $top per page: tests get many pages from few records.
+        self.page_size = page_size
         self._requested_ports = (port, proxy_port)
 
         self.throttle = SlidingWindowThrottle(throttle_limit, throttle_window)
@@ -1067,9 +1091,20 @@ class FakeMicrosoft:
     # -- runtime controls ---------------------------------------------------
     def set_fault(self, name, count=None, **params):
         """Make the next ``count`` Graph requests (all, if None) fail as ``name``:
-        licence, permission, unauthorized (message=), server_error (status=500|502|503|504,
-        retry_after=None|int), throttle (retry_after=2|None), reset, truncate,
-        slow (seconds=3.0, then a normal answer)."""
+        licence, permission, unauthorized (message=, revoke=False: the token
+        presented stays invalid), server_error (status=500|502|503|504,
+        retry_after=None|int), throttle (retry_after=2|None: no header), reset,
+        truncate, slow (seconds=3.0, then a normal answer), repeat_next_link
+        (the page's nextLink is its own URL), duplicate (a page after the
+        first starts with the previous page's last record), unordered (a new
+        query ignores $orderby: the matches shuffled by seed=0; its later
+        pages follow that order).
+        token_error affects the next ``count`` token requests instead: Entra's
+        answer for aadsts=CODE (e.g. 7000215, 700016), or status=500|503
+        (AADSTS50000 / AADSTS90033), retry_after=None|int.
+        Any fault takes after=K: it lies dormant for the next K requests.  A page
+        fault (repeat_next_link, duplicate, unordered) acts together with one of
+        the others (e.g. unordered pages, then a hang)."""
         self.faults.set(name, count, **params)
 
     def clear_faults(self, name=None):
@@ -1269,10 +1304,21 @@ class FakeMicrosoft:
                 pass
         ctx.entry.tenant, ctx.entry.client_id = tenant, client_id
 
-        def fail(code, **fmt):
-            status, body = aad_error(code, cid, tenant=tenant, client_id=client_id, **fmt)
-            self._reply(h, ctx, status, body)
+        def fail(code, status=None, headers=(), **fmt):
+            default, body = aad_error(code, cid, tenant=tenant, client_id=client_id, **fmt)
+            self._reply(h, ctx, status or default, body, headers)
 
+        fault = self.faults.take(TOKEN_FAULTS)
+        if fault is not None:
+            ctx.entry.fault, params = fault
+            status = params.get("status")
+            code = params.get("aadsts") or {500: 50000}.get(status, 90033)
+            headers = []
+            if params.get("retry_after") is not None:
+                headers.append(("Retry-After", str(int(params["retry_after"]))))
+                ctx.entry.retry_after = int(params["retry_after"])
+            return fail(int(code), status and int(status), headers,
+                        param="client_secret", grant_type="client_credentials", scope="")
         if not self._known_tenant(tenant):
             return fail(90002)
         grant = form.get("grant_type")
@@ -1358,14 +1404,17 @@ class FakeMicrosoft:
             return self._too_many(h, ctx, retry_after)
         ctx.entry.counted_against = who
 
-        fault = self.faults.take()
+        fault = self.faults.take(GRAPH_FAULTS)
         if fault is not None:
             ctx.entry.fault = fault[0]
             if self._apply_fault(h, ctx, *fault):
                 return
+        shape = self.faults.take(PAGE_FAULTS)
+        if shape is not None and fault is None:
+            ctx.entry.fault = shape[0]
 
         try:
-            body = self._page(ctx)
+            body = self._page(ctx, *(shape or (None, {})))
         except FilterError as exc:
             return self._graph_reply(h, ctx, 400, graph_error(
                 "BadRequest", str(exc), ctx.request_id, ctx.client_request_id))
@@ -1399,6 +1448,9 @@ class FakeMicrosoft:
                 "Authorization_RequestDenied",
                 "Insufficient privileges to complete the operation.", rid, crid))
         elif name == "unauthorized":
+            if params.get("revoke"):
+                with self._lock:
+                    self._tokens.pop(h.headers.get("Authorization", "").partition(" ")[2], None)
             self._unauthorized(h, ctx, params.get(
                 "message", "Access token has expired or is not yet valid."))
         elif name == "server_error":
@@ -1422,10 +1474,10 @@ class FakeMicrosoft:
             self._stopping.wait(float(params.get("seconds", 3.0)))
             return False
         elif name == "truncate":
-            return False
+            return False   # send_body cuts the normal answer
         return True
 
-    def _page(self, ctx):
+    def _page(self, ctx, fault=None, fault_params=None):
         params = ctx.params
         for option in params:
             if option.startswith("$") and option.lower() not in (
@@ -1437,7 +1489,7 @@ class FakeMicrosoft:
         if not top_text.isdigit() or not 1 <= int(top_text) <= self.max_top:
             raise FilterError("Invalid page size specified: '%s'. Must be between 1 and %d "
                               "inclusive." % (top_text, self.max_top))
-        top = int(top_text)
+        top = min(int(top_text), self.page_size or int(top_text))
 
         token = params.get("$skiptoken")
         if token is not None:
@@ -1446,9 +1498,14 @@ class FakeMicrosoft:
                 matched = self._snapshots.get(snapshot_id)
             if matched is None:
                 raise FilterError("The $skiptoken is invalid or has expired.")
+            if fault == "duplicate" and offset > 0:
+                offset -= 1   # the previous page's last record comes again
         else:
             matched, offset = self._query(params), 0
             snapshot_id = None
+            if fault == "unordered":
+                matched = list(matched)
+                random.Random(fault_params.get("seed", 0)).shuffle(matched)
 
         page = matched[offset:offset + top]
         body = {"@odata.context": self.graph_url + "/beta/$metadata#auditLogs/signIns",
@@ -1457,6 +1514,8 @@ class FakeMicrosoft:
             if snapshot_id is None:
                 snapshot_id = self._remember(matched)
             body["@odata.nextLink"] = self._next_link(ctx, snapshot_id, offset + top)
+        if fault == "repeat_next_link":
+            body["@odata.nextLink"] = "%s%s?%s" % (self.graph_url, ctx.path, ctx.query)
         return body
 
     def _query(self, params):

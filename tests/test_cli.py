@@ -58,7 +58,7 @@ def test_problem_status_has_perfdata_and_long_output(run, write_json):
                           "Failed sign-ins: 3",
                           "Failed sign-ins percentage: 50% [WARNING: outside 0:10]",
                           "Risky sign-ins: 0"]
-    assert lines[6].startswith("window: 2026-11-20T08:00:01Z to 2026-11-20T08:00:06Z")
+    assert lines[6].startswith("window: 2026-11-20T08:00:01Z to 2026-11-20T08:00:07Z")
 
 
 def test_ok_is_one_line_without_verbose(run, write_json):
@@ -189,27 +189,42 @@ HOSTILE = [
 @pytest.mark.parametrize("group", ["signins", "success-entities", "failure-entities",
                                    "auth-methods", "conditional-access"])
 def test_hostile_data_never_changes_perfdata(run, write_json, group):
-    records = []
-    for i, text in enumerate(HOSTILE * 3):
-        records.append(signin("h%02d" % i, i, i % 4 != 0, userDisplayName=text,
-                              userPrincipalName=text, userId=text, ipAddress=text,
-                              appDisplayName=text, appId=text, clientAppUsed=text,
-                              resourceDisplayName=text, resourceId=text,
-                              servicePrincipalName=text, userAgent=text,
-                              location={"city": text, "state": text, "countryOrRegion": text},
-                              status={"errorCode": 0 if i % 4 else 50126,
-                                      "failureReason": text}))
-    clean = [signin("h%02d" % i, i, i % 4 != 0, status={"errorCode": 0 if i % 4 else 50126})
-             for i in range(len(records))]
-    hostile = run(group, "--input", write_json(records), "--attempts", "1", "-v")
-    baseline = run(group, "--input", write_json(clean), "--attempts", "1", "-v")
+    """The same sign-ins with hostile strings and with plain names give the same output,
+    byte for byte: the same status line, long output and perfdata (labels, values,
+    thresholds), one '|' that separates the perfdata, and no data string in it."""
+
+    def records(name):
+        result = []
+        for i, text in enumerate(HOSTILE * 3):
+            text = name(text)
+            result.append(signin("h%02d" % i, i, i % 4 != 0, userDisplayName=text,
+                                 userPrincipalName=text, userId=text, ipAddress=text,
+                                 appDisplayName=text, appId=text, clientAppUsed=text,
+                                 resourceDisplayName=text, resourceId=text,
+                                 servicePrincipalName=text, userAgent=text,
+                                 location={"city": text, "state": text,
+                                           "countryOrRegion": text},
+                                 status={"errorCode": 0 if i % 4 else 50126,
+                                         "failureReason": text}))
+        return result
+
+    hostile_file = write_json(records(lambda text: text))
+    # Plain names with the same identities: the same entities, so the same numbers.
+    plain_file = write_json(records(lambda text: "name%d" % HOSTILE.index(text)))
+    hostile = run(group, "--input", hostile_file, "--attempts", "1", "-v")
+    baseline = run(group, "--input", plain_file, "--attempts", "1", "-v")
     assert hostile.code == baseline.code == 0
-    assert set(hostile.perfdata) == set(baseline.perfdata)
-    perf_lines = [line for line in hostile.out.splitlines() if line.startswith("|")]
-    assert len(perf_lines) == 1
-    assert hostile.out.count("|") == 1
+    assert hostile.perfdata == baseline.perfdata
+    assert sorted(hostile.perfdata) == sorted(cli.measures.GROUPS[group].labels())
+    assert hostile.out.replace(hostile_file.name, "FILE") == \
+        baseline.out.replace(plain_file.name, "FILE")
+    lines = hostile.out.splitlines()
+    assert [line for line in lines if "|" in line] == [lines[-1]]
+    assert lines[-1].startswith("| ") and hostile.out.count("|") == 1
+    assert all(line.startswith("ENTRA ") == (n == 0) for n, line in enumerate(lines))
     for text in HOSTILE:
-        assert text not in hostile.out or "|" not in text
+        assert text not in hostile.out
+    assert "alert(1)" not in hostile.out and "\u202e" not in hostile.out
 
 
 def test_hostile_file_name_does_not_split_output(run, tmp_path):
@@ -283,7 +298,8 @@ def test_clouds_choose_the_hosts(argv, authority, graph_url, known, monkeypatch)
     monkeypatch.setenv("ENTRA_CLIENT_SECRET", "x-secret-for-options")
     args = cli.build_parser(measures.GROUPS["signins"]).parse_args(
         ["--tenant-id", "contoso.example", "--client-id", "app-1", *argv])
-    options = cli._graph_options(args, deadline=0)
+    cli._check_args(args)
+    options = cli._graph_options(measures.GROUPS["signins"], args, deadline=0)
     assert (options.authority_host, options.graph_url) == (authority, graph_url)
     assert options.http.msal_options() == ({} if known else {"instance_discovery": False})
 

@@ -216,7 +216,7 @@ def test_every_document_has_the_documented_shape(sample_dd):
         assert doc["schema"] == 1 and doc["tenant"] == "file"
         assert doc["check"] == group.script and doc["state"] == "ok"
         assert doc["window"] == {"start": "2026-11-20T08:00:00Z",
-                                 "end": "2026-11-20T08:59:58Z",
+                                 "end": "2026-11-20T08:59:59Z",
                                  "event_types": ["nonInteractiveUser"]}
         assert TIME.match(doc["generated"]) and doc["source"] == "file nonint-signins.json"
         assert (doc["attempts"], doc["limit"], doc["successful_signin_dd"]) == (5, 100, False)
@@ -323,10 +323,12 @@ def test_link_is_the_url_or_the_path(run, tmp_path):
     custom = tmp_path / "web" / "dd"
     result = run("failure-entities", "--input", SAMPLE, "--dd-dir", custom,
                  "--tenant-id", "contoso.example", "-v")
-    path = custom / "contoso.example" / "check_entra_failure_entities.html"
+    # An --input run never replaces the tenant's live pages, even when it names the tenant.
+    path = custom / "file" / "check_entra_failure_entities.html"
     assert "details: %s" % path in result.out.splitlines()
     assert path.exists() and path.with_suffix(".json").exists()
-    assert json.loads(path.with_suffix(".json").read_text())["tenant"] == "contoso.example"
+    assert json.loads(path.with_suffix(".json").read_text())["tenant"] == "file"
+    assert not (custom / "contoso.example").exists()
 
 
 def test_console_script_writes_the_dd(tmp_path):
@@ -394,7 +396,9 @@ def test_replacement_is_atomic(run, tmp_path, monkeypatch):
     monkeypatch.setattr(os, "replace", spy)
     assert run("signins", "--input", SAMPLE).code == 0
     json_path, html_path = paths(tmp_path, "signins")
-    assert seen == [str(json_path), str(html_path)]
+    # Both temporary files are complete before either is renamed; the page goes first, so a
+    # failure in between never leaves a new JSON beside an old page.
+    assert seen == [str(html_path), str(json_path)]
 
 
 def test_failure_before_the_rename_keeps_the_old_files(run, tmp_path, monkeypatch):
@@ -410,7 +414,7 @@ def test_failure_before_the_rename_keeps_the_old_files(run, tmp_path, monkeypatc
     # The check keeps its state; the OK output says, in one line, that the DD is stale.
     assert result.code == 0 and result.status.startswith("ENTRA SIGNINS OK - ")
     assert result.out.splitlines()[1] == (
-        "detailed diagnosis not written: cannot write %s: No space left on device" % json_path)
+        "detailed diagnosis not written: cannot write %s: No space left on device" % html_path)
     assert len(result.out.splitlines()) == 2
     assert (json_path.read_bytes(), html_path.read_bytes()) == before
     assert sorted(p.name for p in dd_dir(tmp_path).iterdir()) == [
@@ -425,7 +429,8 @@ def test_unwritable_directory_keeps_the_state(run, tmp_path):
     assert result.status == "ENTRA SIGNINS CRITICAL - risky 20 (outside 0:0)"
     lines = [line for line in result.out.splitlines() if "detailed diagnosis" in line]
     assert len(lines) == 1
-    assert lines[0].startswith("detailed diagnosis not written: cannot write %s" % blocker)
+    assert lines[0] == "detailed diagnosis not written: DD directory %s is not a directory" \
+        % blocker
 
 
 def test_unknown_collection_writes_no_dd_and_keeps_the_old_one(run, tmp_path, write_json):
@@ -469,7 +474,7 @@ def test_html_page_structure(run, tmp_path):
     html = paths(tmp_path, "failure-entities")[1].read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>")
     assert "<title>check_entra_failure_entities \u2013 file</title>" in html
-    for text in ("2026-11-20T08:00:00Z to 2026-11-20T08:59:58Z", "nonInteractiveUser",
+    for text in ("2026-11-20T08:00:00Z to 2026-11-20T08:59:59Z", "nonInteractiveUser",
                  "file nonint-signins.json", "<h2 id=\"measures\">Measures</h2>",
                  "<h2>Failure IP addresses: 4 <span class=\"state s-critical\">critical</span>",
                  "IP addresses with 5 or more consecutive failed attempts",

@@ -393,7 +393,7 @@ def test_retention_prunes_old_rows_but_never_the_window(fake, tmp_path):
 
 
 
-def test_window_fetched_before_it_settled_is_fetched_again(tmp_path):
+def test_window_that_has_not_settled_is_unknown(tmp_path):
     now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
     start = now - timedelta(minutes=6)
     records = list(sample.generate(count=400, start=start.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -406,9 +406,15 @@ def test_window_fetched_before_it_settled_is_fetched_again(tmp_path):
         assert len(server.graph_requests()) == 1
         assert check("check_entra_signins", server, tmp_path, *window, "--delay", "0s").code == 0
         assert len(server.graph_requests()) == 1
-        # ... but not for a 10-minute delay: sign-ins may still arrive, so fetch again.
-        assert check("check_entra_signins", server, tmp_path, *window).code == 0
-        assert len(server.graph_requests()) == 2
+        # ... but not for a 10-minute delay: sign-ins may still arrive. Reporting it now
+        # would show partial data as complete.
+        late = check("check_entra_signins", server, tmp_path, *window)
+        assert late.code == 3
+        settles = (now + timedelta(minutes=9)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert late.first.startswith("ENTRA SIGNINS UNKNOWN - the window ends at ")
+        assert "complete from %s on; run again then, or give an earlier --end" % settles \
+            in late.first
+        assert len(server.graph_requests()) == 1
 
 
 def test_progress_on_a_terminal_only(fake, tmp_path):

@@ -119,14 +119,28 @@ def test_refusals(source, status, code, message):
     assert str(error.value) == message
 
 
+EXPIRED = {"error": {"code": "InvalidAuthenticationToken",
+                     "message": "Access token has expired."}}
+
+
 @responses.activate
-def test_401_forgets_the_token(source):
-    responses.add(responses.GET, URL, status=401, json={"error": {
-        "code": "InvalidAuthenticationToken", "message": "Access token has expired."}})
+def test_401_mid_run_gets_a_new_token_and_goes_on(source):
+    responses.add(responses.GET, URL, status=401, json=EXPIRED)
+    responses.add(responses.GET, URL, json={"value": [signin("a", 1)]})
+    rows, next_url = source.page(URL)
+    assert [r["id"] for r in rows] == ["a"] and next_url is None
+    assert source.tokens.forgotten == ["access-token-123456789"]
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_a_second_401_is_unknown(source):
+    responses.add(responses.GET, URL, status=401, json=EXPIRED)
+    responses.add(responses.GET, URL, status=401, json=EXPIRED)
     with pytest.raises(CheckError, match=r"refused the token \(401 InvalidAuthentication"
                                          r"Token\): Access token has expired."):
         source.page(URL)
-    assert source.tokens.forgotten == ["access-token-123456789"]
+    assert source.tokens.forgotten == ["access-token-123456789"] * 2
 
 
 @responses.activate

@@ -494,13 +494,17 @@ def test_icinga2_daemon_runs_the_five_checks(icinga2, fake_graph, tmp_path):
     # What the shipped templates put on the command line.
     file_signins = by_target[("tenant-file", "entra-signins")]
     for pair in (["--warning", "failed_pct=20"], ["--critical", "risky=10"],
-                 ["--window", "2s"], ["--timeout", "50"],
+                 ["--timeout", "50"],
                  ["--dd-url", "https://monitoring.example.test/entra-dd"]):
         assert any(file_signins[i:i + 2] == pair for i in range(len(file_signins))), \
             (pair, file_signins)
     assert ["--successful-signin-dd", "yes"] == file_signins[
         file_signins.index("--successful-signin-dd"):][:2]
     assert "--detailed-diagnosis" not in file_signins and "--verbose" not in file_signins
+    # --input reports the whole file: the command passes no --window (it would be refused).
+    assert "--window" not in file_signins
+    assert ["--window", "2s"] == by_target[("tenant-graph", "entra-signins")][
+        by_target[("tenant-graph", "entra-signins")].index("--window"):][:2]
     file_success = by_target[("tenant-file", "entra-success-entities")]
     for pair in (["--detailed-diagnosis", "off"], ["--event-type", "nonInteractiveUser"],
                  ["--verbose"]):

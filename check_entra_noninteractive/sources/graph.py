@@ -1,8 +1,9 @@
 """Microsoft Graph (beta) ``auditLogs/signIns``: one page per call, with pacing, retries and
 errors that say what to do.
 
-Pages come newest first (Graph's order): after each page, everything newer than its oldest
-sign-in is complete, which is what lets the collector keep partial progress.
+Pages are asked for newest first (``$orderby=createdDateTime desc``): after each page,
+everything newer than its oldest sign-in is complete, which is what lets the collector
+keep partial progress (fetch.py checks the order before relying on it).
 """
 
 import json
@@ -62,6 +63,7 @@ class GraphSource:
         self.deadline = deadline      # time.time() value
         self.max_attempts = max_attempts
         self.requests = 0
+        self.refused_tokens = 0
 
     @property
     def scope(self):
@@ -69,6 +71,7 @@ class GraphSource:
 
     def first_url(self, start, end, event_types):
         query = urlencode({"$filter": signins_filter(start, end, event_types),
+                           "$orderby": "createdDateTime desc",
                            "$top": str(PAGE_SIZE)}, safe="$/:',()")
         return "%s%s?%s" % (self.graph_url, SIGNINS_PATH, query)
 
@@ -134,6 +137,10 @@ class GraphSource:
             raise Transient("HTTP %d %s" % (status, code or ""), retry_after)
         if status == 401:
             self.tokens.forget(token)
+            self.refused_tokens += 1
+            if self.refused_tokens == 1:  # expired or revoked early: one new token
+                raise Transient("Microsoft Graph refused the token (401); asking for a new one",
+                                retry_after=0)
             raise CheckError("Microsoft Graph refused the token (401 %s): %s" % (
                 code or "Unauthorized", message or "check --tenant-id and the app registration"))
         if status == 403 and code == "Authentication_RequestFromNonPremiumTenantOrB2CTenant":
