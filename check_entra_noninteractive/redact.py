@@ -36,8 +36,20 @@ def scrub(text):
     return text
 
 
+# Characters that act instead of showing: C0 and C1 controls (terminal escape sequences
+# start with ESC), DEL, bidirectional formatting and line/paragraph separators.
+_HIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
+                     "\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match):
+    code = ord(match.group())
+    return "\\x%02x" % code if code < 0x100 else "\\u%04x" % code
+
+
 def one_line(text, limit=300):
-    """Data or error text for the status line: one line, no '|', bounded length."""
+    """Data or error text for the status line: one line, no '|', no control or bidi
+    characters (written as escapes such as ``\\x1b``), bounded length."""
     text = scrub(text)
-    text = " ".join(text.replace("|", "/").split())
+    text = _HIDDEN.sub(_escape, " ".join(text.replace("|", "/").split()))
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -171,13 +171,14 @@ class Store:
 
     def add(self, rows):
         """Insert or replace rows (dicts with the keys of ``COLUMNS``) in one transaction."""
-        with self.transaction():
-            self.db.executemany(_INSERT, ([row[c] for c in COLUMNS] for row in rows))
+        rows = list(rows)
+        with self.transaction() as db:
+            _insert(db, rows)
 
     def add_page(self, rows, event_types, start, end, fetched):
         """Store a fetched page and, in the same transaction, the range it completed."""
         with self.transaction() as db:
-            db.executemany(_INSERT, ([row[c] for c in COLUMNS] for row in rows))
+            _insert(db, rows)
             if start < end:
                 db.executemany(
                     "INSERT INTO coverage (event_type, start, end, fetched) VALUES (?, ?, ?, ?)",
@@ -257,6 +258,22 @@ class _Transaction:
             self.store.db.execute("ROLLBACK" if exc_type else "COMMIT")
         finally:
             self.store.lock.release()
+
+
+def _insert(db, rows):
+    try:
+        db.executemany(_INSERT, ([row[c] for c in COLUMNS] for row in rows))
+    except UnicodeEncodeError:
+        # A lone surrogate ("\ud800" is valid JSON) cannot be stored as UTF-8: replace it
+        # rather than fail every run while the record is in the window. Rare, so the
+        # common path pays nothing for it.
+        db.executemany(_INSERT, ([_bindable(row[c]) for c in COLUMNS] for row in rows))
+
+
+def _bindable(value):
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    return value
 
 
 def _union(intervals):
