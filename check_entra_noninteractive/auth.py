@@ -145,6 +145,20 @@ def _pfx_credential(path, password):
             "public_certificate": cert.public_bytes(serialization.Encoding.PEM).decode()}
 
 
+def _deserialize(cache, text):
+    """Load MSAL's cache, or ValueError: MSAL itself fails later, obscurely, on a file
+    that is JSON of another shape (a list, null, sections that are not objects)."""
+    import json
+
+    data = json.loads(text)
+    if not isinstance(data, dict) or not all(
+            isinstance(section, dict) and all(isinstance(item, dict)
+                                              for item in section.values())
+            for key, section in data.items() if key != "AppMetadata" or section):
+        raise ValueError("not a token cache")
+    cache.deserialize(text)
+
+
 class TokenProvider:
     """Access tokens for one (authority, tenant, client), cached in a 0600 file."""
 
@@ -169,7 +183,7 @@ class TokenProvider:
             if statedir.check_file(self.cache_path, "token cache"):
                 try:
                     with open(self.cache_path) as handle:
-                        self._cache.deserialize(handle.read())
+                        _deserialize(self._cache, handle.read())
                 except (OSError, ValueError) as exc:
                     # A damaged cache only costs one token request.
                     self.notes.append(self._set_aside(exc))

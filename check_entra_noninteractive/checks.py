@@ -1,12 +1,14 @@
 """nagiosplugin objects: a Resource that fetches the measures, a Context that judges one,
 a Summary that formats the status line and long output."""
 
+import sqlite3
 import traceback
 
 import nagiosplugin
 from nagiosplugin.state import Ok
 
 from . import measures, redact, statedir
+from .store import is_damage
 
 
 class Measures(nagiosplugin.Resource):
@@ -31,7 +33,10 @@ class Measures(nagiosplugin.Resource):
             self.values = measures.compute(self.collection.store, self.collection.window,
                                            self.group, self.attempts)
         except nagiosplugin.CheckError as exc:
-            raise nagiosplugin.CheckError(redact.one_line(exc))
+            # Long enough that the fix at the end of a line with long paths is never cut.
+            raise nagiosplugin.CheckError(redact.one_line(exc, 1000))
+        except sqlite3.DatabaseError as exc:
+            raise nagiosplugin.CheckError(redact.one_line(self._store_fault(exc), 1000))
         except OSError as exc:
             # Files the check needs (state, input, certificates): the path and what to do.
             raise nagiosplugin.CheckError(redact.one_line(statedir.storage_problem(
@@ -47,6 +52,16 @@ class Measures(nagiosplugin.Resource):
         return [nagiosplugin.Metric(m.label, self.values[m.label], m.uom, min=0,
                                     max=m.maximum, context=m.label)
                 for m in self.group.measures]
+
+
+    def _store_fault(self, exc):
+        """Damage met while reading the measures: set the store aside for the next run."""
+        store = self.collection.store if self.collection is not None else None
+        if store is None or store.path == ":memory:":
+            return "cannot read the store: %s" % exc
+        if is_damage(exc):
+            return store.quarantine(exc, "the next run rebuilds it")
+        return statedir.storage_problem(store.path, exc, "store")
 
 
 class Threshold(nagiosplugin.ScalarContext):
@@ -121,7 +136,7 @@ class GroupSummary(nagiosplugin.Summary):
     def problem(self, results):
         bad = [r for r in results if r.state != Ok]
         bad.sort(key=lambda r: -int(r.state))
-        return ", ".join(redact.one_line(str(r)) for r in bad)
+        return ", ".join(redact.one_line(str(r), 1000) for r in bad)
 
     def verbose(self, results):
         lines = []

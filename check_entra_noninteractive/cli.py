@@ -335,7 +335,7 @@ def _refuse(group, message):
 
     class Refusal(nagiosplugin.Resource):
         def probe(self):
-            raise nagiosplugin.CheckError(redact.one_line(message))
+            raise nagiosplugin.CheckError(redact.one_line(message, 1000))
 
     SigninCheck(Refusal(), GroupSummary(group, 0), name=group.title).main(verbose=0)
 
@@ -352,9 +352,18 @@ def main(group_name, argv=None):
     except UsageError as exc:
         return _refuse(group, "%s (see %s --help)" % (exc, group.script))
     deadline = started + args.timeout - RESERVE_SECONDS
+    settings = dd.Settings.from_args(group, args)
+    if settings.enabled:
+        try:
+            if not args.dd_dir:  # the DD lives in the state directory: check that first
+                statedir.ensure_dir(args.state_dir, follow=True)
+            dd.check_directories(settings)
+        except statedir.Unsafe as exc:
+            return _refuse(group, str(exc))
+        except nagiosplugin.CheckError:
+            pass  # e.g. not creatable: the run goes on and its output says the DD is stale
     resource = Measures(group, lambda: _collect(group, args, deadline), args.attempts,
                         debug=args.verbose >= 3)
-    settings = dd.Settings.from_args(group, args)
     check = SigninCheck(resource, *contexts, GroupSummary(group, args.attempts),
                         name=group.title, dd=settings)
     try:

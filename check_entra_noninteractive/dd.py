@@ -414,13 +414,7 @@ def write(settings, document):
 
     data = (json.dumps(document, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
     page = dd_render.html(document).encode("utf-8")
-    # DD directories are 0750 (a setgid group, e.g. the web server's, may share them).
-    statedir.ensure_dir(settings.directory, "DD directory", shared_group=True, follow=True,
-                        mode=DIR_MODE)
-    statedir.ensure_dir(os.path.join(settings.directory, settings.tenant), "DD directory",
-                        shared_group=True, mode=DIR_MODE)
-    for path in (settings.json_path, settings.html_path):
-        statedir.check_file(path, "DD file")
+    check_directories(settings)
     new_json = statedir.write_new(settings.json_path, data, FILE_MODE)
     try:
         new_html = statedir.write_new(settings.html_path, page, FILE_MODE)
@@ -441,6 +435,19 @@ def write(settings, document):
         statedir.discard(settings.html_path)
         raise
     _sync_directory(os.path.dirname(settings.json_path))
+
+
+def check_directories(settings):
+    """Create the DD directories, or refuse (CheckError) ones another user could have
+    planted. They are 0750: a setgid group, e.g. the web server's, may share them."""
+    from . import statedir
+
+    statedir.ensure_dir(settings.directory, "DD directory", shared_group=True, follow=True,
+                        mode=DIR_MODE)
+    statedir.ensure_dir(os.path.join(settings.directory, settings.tenant), "DD directory",
+                        shared_group=True, mode=DIR_MODE)
+    for path in (settings.json_path, settings.html_path):
+        statedir.check_file(path, "DD file")
 
 
 def _sync_directory(directory):

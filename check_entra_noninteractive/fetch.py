@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from nagiosplugin import CheckError
 
-from . import timeutil
+from . import statedir, timeutil
 from .pacing import OutOfTime
 
 SECOND = timedelta(seconds=1)
@@ -199,7 +199,8 @@ def split_shares(expected_pages, workers, slack=0.15):
 
 def wait_for_lock(path, deadline, poll=0.2):
     """An exclusive flock on ``path`` (one fetch per tenant at a time) or CheckError."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    statedir.check_file(path, "lock file")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -34,6 +34,10 @@ def default_dir(environ=None):
     return os.path.join(base, APP_NAME)
 
 
+class Unsafe(CheckError):
+    """A directory or file another local user owns, may write, or planted as a link."""
+
+
 def _user(uid):
     try:
         return pwd.getpwuid(uid).pw_name
@@ -49,10 +53,10 @@ def _refuse_unsafe(path, info, what, shared_group=False):
     """
     me = os.geteuid()
     if stat.S_ISLNK(info.st_mode):
-        raise CheckError("%s %s is a symbolic link: remove it (state files are never "
+        raise Unsafe("%s %s is a symbolic link: remove it (state files are never "
                          "followed through links)" % (what, path))
     if info.st_uid != me:
-        raise CheckError("%s %s belongs to %s, not to %s who runs this check: chown %s %s, "
+        raise Unsafe("%s %s belongs to %s, not to %s who runs this check: chown %s %s, "
                          "or give --state-dir a directory of this user"
                          % (what, path, _user(info.st_uid), _user(me), _user(me), path))
     writable = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
@@ -60,7 +64,7 @@ def _refuse_unsafe(path, info, what, shared_group=False):
         writable &= ~stat.S_IWGRP
     if writable:
         fix = "0700" if stat.S_ISDIR(info.st_mode) else "0600"
-        raise CheckError("%s %s is writable by %s: chmod %s %s"
+        raise Unsafe("%s %s is writable by %s: chmod %s %s"
                          % (what, path, "others" if info.st_mode & stat.S_IWOTH else "its group",
                             fix, path))
 
@@ -157,11 +161,44 @@ def storage_problem(path, exc, what="state file"):
     if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) or "full" in lowered:
         return ("cannot write the %s %s: the disk is full (%s): free space on its "
                 "filesystem" % (what, path, text))
-    if code == errno.EROFS or "readonly" in lowered or "read-only" in lowered:
+    if code == errno.EIO or "disk i/o error" in lowered:
+        # SQLite says "disk I/O error" when a write fails with EFBIG (a file size limit).
+        limit = _file_size_limit()
+        if limit is not None:
+            return ("cannot write the %s %s: the disk is full for this process (%s; ulimit -f "
+                    "lets it write files up to %d bytes): raise the limit or free space"
+                    % (what, path, text, limit))
+    denied = code in (errno.EACCES, errno.EPERM) or "unable to open" in lowered
+    if code == errno.EROFS or "readonly" in lowered or "read-only" in lowered or \
+            (denied and _on_read_only_mount(path)):
         return ("cannot write the %s %s: read-only (%s): give --state-dir a writable "
                 "directory" % (what, path, text))
-    if code in (errno.EACCES, errno.EPERM) or "permission" in lowered or \
-            "unable to open" in lowered:
+    if denied or "permission" in lowered:
         return ("cannot write the %s %s (%s): run the check as the directory's owner, or "
                 "give --state-dir a directory this user may write" % (what, path, text))
     return "cannot write the %s %s: %s" % (what, path, text)
+
+
+def _on_read_only_mount(path):
+    """True when ``path`` (or, if it is missing, its nearest parent) is on a file system
+    mounted read-only: SQLite then only says "unable to open database file"."""
+    probe = os.path.abspath(path)
+    while True:
+        try:
+            return bool(os.statvfs(probe).f_flag & os.ST_RDONLY)
+        except OSError:
+            parent = os.path.dirname(probe)
+            if parent == probe:
+                return False
+            probe = parent
+
+
+def _file_size_limit():
+    """The file size limit (RLIMIT_FSIZE, ``ulimit -f``) in bytes, or None if unlimited."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    except (ImportError, OSError, ValueError):
+        return None
+    return None if soft == resource.RLIM_INFINITY else soft

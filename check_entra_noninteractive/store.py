@@ -140,8 +140,9 @@ class Store:
         self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('quick_check', ?)",
                         (repr(now),))
 
-    def quarantine(self, reason):
-        """Move the damaged file aside (``<path>.corrupt-<time>``); return a line saying so."""
+    def quarantine(self, reason, then="rebuilt"):
+        """Move the damaged file aside (``<path>.corrupt-<time>``); return a line saying so
+        (``then``: what happens next)."""
         self.close()
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         aside = "%s.corrupt-%s" % (self.path, stamp)
@@ -152,9 +153,9 @@ class Store:
                 pass
             except OSError as exc:
                 raise CheckError(statedir.storage_problem(self.path, exc, "store"))
-        return ("store %s was damaged (%s): moved to %s and rebuilt; it is a cache of "
+        return ("store %s was damaged (%s): moved to %s and %s; it is a cache of "
                 "Microsoft's data, refetched as needed"
-                % (self.path, str(reason).split("\n")[0][:120], aside))
+                % (self.path, str(reason).split("\n")[0][:120], aside, then))
 
     def close(self):
         if self.db is not None:
