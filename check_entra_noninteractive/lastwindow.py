@@ -23,7 +23,11 @@ class LastWindow:
         self.path = os.path.join(directory, "%s-%s.json" % (check, option_key))
 
     def read(self):
-        """(start, end) datetimes, or None when there is none or it is unusable."""
+        """(start, end) datetimes, or None when there is none or it is unusable.
+
+        The directory is checked here, before the run, not only when the window is
+        remembered: a planted one is refused as an UNKNOWN line before anything is done."""
+        statedir.ensure_dir(self.directory, "state directory")
         if not statedir.check_file(self.path, "remembered window"):
             return None
         try:
