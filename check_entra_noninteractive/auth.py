@@ -5,6 +5,7 @@ already in the store never loads it.
 """
 
 import hashlib
+import json
 import os
 import re
 import ssl
@@ -147,14 +148,13 @@ def _pfx_credential(path, password):
 
 def _deserialize(cache, text):
     """Load MSAL's cache, or ValueError: MSAL itself fails later, obscurely, on a file
-    that is JSON of another shape (a list, null, sections that are not objects)."""
-    import json
-
+    that is JSON of another shape (a list, null, sections that are not objects of
+    objects)."""
     data = json.loads(text)
     if not isinstance(data, dict) or not all(
             isinstance(section, dict) and all(isinstance(item, dict)
                                               for item in section.values())
-            for key, section in data.items() if key != "AppMetadata" or section):
+            for section in data.values()):
         raise ValueError("not a token cache")
     cache.deserialize(text)
 
@@ -237,13 +237,11 @@ class TokenProvider:
                 result = app.acquire_token_for_client(scopes)
         except MsalServiceError as exc:
             return None, str(exc).split("\n")[0][:80]
-        except requests.exceptions.HTTPError as exc:
-            status = getattr(exc.response, "status_code", 0) or 0
-            if status >= 500:
-                return None, "HTTP %d" % status
-            raise CheckError(network.describe_error(
-                exc, urlsplit(self.authority).hostname or self.authority))
         except requests.exceptions.RequestException as exc:
+            # Older msal raises requests' HTTPError for a 5xx from the token endpoint.
+            status = getattr(getattr(exc, "response", None), "status_code", 0) or 0
+            if isinstance(exc, requests.exceptions.HTTPError) and status >= 500:
+                return None, "HTTP %d" % status
             raise CheckError(network.describe_error(
                 exc, urlsplit(self.authority).hostname or self.authority))
         if result.get("error") in ("server_error", "temporarily_unavailable"):
@@ -268,12 +266,7 @@ class TokenProvider:
         self._cache.has_state_changed = False
 
     def _set_aside(self, reason):
-        aside = "%s.corrupt-%s" % (self.cache_path, time.strftime("%Y%m%dT%H%M%SZ",
-                                                                  time.gmtime()))
-        try:
-            os.replace(self.cache_path, aside)
-        except OSError as exc:
-            raise CheckError(statedir.storage_problem(self.cache_path, exc, "token cache"))
+        aside = statedir.set_aside(self.cache_path, "token cache")
         return ("token cache %s was damaged (%s): moved to %s; a new token was requested"
                 % (self.cache_path, type(reason).__name__, aside))
 

@@ -33,13 +33,12 @@ class Measures(nagiosplugin.Resource):
             self.values = measures.compute(self.collection.store, self.collection.window,
                                            self.group, self.attempts)
         except nagiosplugin.CheckError as exc:
-            # Long enough that the fix at the end of a line with long paths is never cut.
-            raise nagiosplugin.CheckError(redact.one_line(exc, 1000))
+            raise nagiosplugin.CheckError(redact.message(exc))
         except sqlite3.DatabaseError as exc:
-            raise nagiosplugin.CheckError(redact.one_line(self._store_fault(exc), 1000))
+            raise nagiosplugin.CheckError(redact.message(self._store_fault(exc)))
         except OSError as exc:
             # Files the check needs (state, input, certificates): the path and what to do.
-            raise nagiosplugin.CheckError(redact.one_line(statedir.storage_problem(
+            raise nagiosplugin.CheckError(redact.message(statedir.storage_problem(
                 exc.filename or "file", exc, "file")))
         except Exception as exc:
             # An unexpected error is a bug: one line, and with -vvv its traceback, scrubbed
@@ -52,7 +51,6 @@ class Measures(nagiosplugin.Resource):
         return [nagiosplugin.Metric(m.label, self.values[m.label], m.uom, min=0,
                                     max=m.maximum, context=m.label)
                 for m in self.group.measures]
-
 
     def _store_fault(self, exc):
         """Damage met while reading the measures: set the store aside for the next run."""
@@ -136,7 +134,7 @@ class GroupSummary(nagiosplugin.Summary):
     def problem(self, results):
         bad = [r for r in results if r.state != Ok]
         bad.sort(key=lambda r: -int(r.state))
-        return ", ".join(redact.one_line(str(r), 1000) for r in bad)
+        return ", ".join(redact.message(str(r)) for r in bad)
 
     def verbose(self, results):
         lines = []
@@ -156,7 +154,7 @@ class GroupSummary(nagiosplugin.Summary):
             if any(m.entity for m in self.group.measures):
                 lines.append("entities count with %d or more consecutive attempts "
                              "of one outcome (--attempts)" % self.attempts)
-            lines.extend(redact.one_line(note, 1000) for note in collection.notes)
+            lines.extend(redact.message(note) for note in collection.notes)
             lines.extend(getattr(resource, "dd_lines", ()))  # "details: URL" (SigninCheck)
         return lines
 
@@ -195,7 +193,7 @@ class SigninCheck(nagiosplugin.Check):
             # unnoticed, even when all is OK.
             notes = list(collection.notes) if has_measures and collection else []
             for line in ([self.dd_error] if self.dd_error else []) + notes:
-                runtime.output.add_longoutput(redact.one_line(line, 1000))
+                runtime.output.add_longoutput(redact.message(line))
 
     def _detailed_diagnosis(self):
         from . import dd

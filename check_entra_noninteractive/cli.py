@@ -88,14 +88,6 @@ def _timestamp(text):
             "%r is not an ISO 8601 UTC time such as 2026-11-20T08:30:00Z" % text[:40])
 
 
-def _duration(text):
-    try:
-        value = timeutil.parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc))
-    return value
-
-
 def _url(pattern, wanted):
     """An argparse type: a URL matching ``pattern``, trailing slash removed."""
     def check(text):
@@ -183,10 +175,10 @@ def build_parser(group):
                         help="window start, ISO 8601 UTC (e.g. 2026-11-20T08:30:00Z)")
     source.add_argument("--end", type=_timestamp, metavar="TIME",
                         help="window end (exclusive), ISO 8601 UTC")
-    source.add_argument("--max-catchup", type=_duration, metavar="DURATION",
+    source.add_argument("--max-catchup", type=_duration_upto("31d"), metavar="DURATION",
                         help="a live run after an outage reports everything since the last "
-                             "reported window, up to this long; an older gap is skipped and "
-                             "named (default 3 x --window)")
+                             "reported window, up to this long (at most 31d); an older gap "
+                             "is skipped and named (default 3 x --window)")
     source.add_argument("--event-type", action="append", choices=EVENT_TYPES,
                         dest="event_types", metavar="TYPE",
                         help="sign-in event type to count; repeatable (default "
@@ -335,7 +327,7 @@ def _refuse(group, message):
 
     class Refusal(nagiosplugin.Resource):
         def probe(self):
-            raise nagiosplugin.CheckError(redact.one_line(message, 1000))
+            raise nagiosplugin.CheckError(redact.message(message))
 
     SigninCheck(Refusal(), GroupSummary(group, 0), name=group.title).main(verbose=0)
 

@@ -7,8 +7,8 @@ Graph and Log Analytics sources keep a per-tenant store under the state director
 
 import os
 import shutil
-import tempfile
 import sqlite3
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, List, Optional, Tuple
@@ -160,23 +160,7 @@ def collect_graph(options, now=None):
     window = graph_window(options, now, last_window)
     path = os.path.join(options.directory, "graph.sqlite")
     notes = []
-    for attempt in (1, 2):
-        store = Store(path)
-        try:
-            _fill(store, window, options, now, notes)
-            store.snapshot()
-            missing = store.gaps(window, options.delay)
-        except sqlite3.DatabaseError as exc:
-            if attempt == 2 or not is_damage(exc):
-                store.close()
-                raise CheckError(statedir.storage_problem(path, exc, "store"))
-            notes.append(store.quarantine(exc))  # damaged while in use: rebuild, fetch again
-            continue
-        except BaseException:
-            store.close()
-            raise
-        break
-    notes[:0] = store.notes
+    store, missing = _filled_store(path, window, options, now, notes)
     if missing:
         store.close()
         raise CheckError("the window %s is not complete in the store (%s missing); the "
@@ -187,6 +171,28 @@ def collect_graph(options, now=None):
                      % (timeutil.display(window.skipped[0]), timeutil.display(window.skipped[1])))
     return Collection(store, window, "Microsoft Graph, tenant %s" % options.tenant, notes,
                       last_window)
+
+
+def _filled_store(path, window, options, now, notes):
+    """(store, parts of the window it still lacks), read in a snapshot. Damage that opening
+    the store did not find, met while filling it, sets it aside; the rebuilt store is
+    filled once more."""
+    for last_try in (False, True):
+        store = Store(path)
+        notes.extend(store.notes)
+        try:
+            _fill(store, window, options, now, notes)
+            store.snapshot()
+            return store, store.gaps(window, options.delay)
+        except sqlite3.DatabaseError as exc:
+            if last_try or not is_damage(exc):
+                store.close()
+                raise CheckError(statedir.storage_problem(path, exc, "store"))
+            notes.append(store.quarantine(exc))
+        except BaseException:
+            store.close()
+            raise
+    raise AssertionError("unreachable")
 
 
 def _describe_spans(spans):

@@ -415,25 +415,21 @@ def write(settings, document):
     data = (json.dumps(document, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
     page = dd_render.html(document).encode("utf-8")
     check_directories(settings)
-    new_json = statedir.write_new(settings.json_path, data, FILE_MODE)
+    written = []
     try:
-        new_html = statedir.write_new(settings.html_path, page, FILE_MODE)
-    except BaseException:
-        statedir.discard(new_json)
-        raise
-    try:
+        written.append(statedir.write_new(settings.json_path, data, FILE_MODE))
+        written.append(statedir.write_new(settings.html_path, page, FILE_MODE))
+        new_json, new_html = written
         os.replace(new_html, settings.html_path)
-    except BaseException:
-        statedir.discard(new_json)
-        statedir.discard(new_html)
-        raise
-    try:
-        os.replace(new_json, settings.json_path)
-    except BaseException:
-        # The page is new, its JSON is not: drop the page rather than show a mixed pair.
-        statedir.discard(new_json)
-        statedir.discard(settings.html_path)
-        raise
+        try:
+            os.replace(new_json, settings.json_path)
+        except BaseException:
+            # The page is new, its JSON is not: drop the page rather than show a mixed pair.
+            statedir.discard(settings.html_path)
+            raise
+    finally:
+        for temporary in written:  # gone already when renamed
+            statedir.discard(temporary)
     _sync_directory(os.path.dirname(settings.json_path))
 
 

@@ -1,10 +1,10 @@
 """Fill the gaps of a window from Graph: several page chains at once, progress kept per page.
 
 The query asks Graph for newest first (and each page is checked for it). After a range's
-first page, everything newer than that page's oldest second is complete; the rest of the range is split into a few sub-ranges fetched
-concurrently, so the shared request budget, not one page's latency, sets the pace. Only
-the first page of a gap is split, so a window of N sign-ins costs about ceil(N/1000)
-requests plus one per sub-range.
+first page, everything newer than that page's oldest second is complete; the rest of the
+range is split into a few sub-ranges fetched concurrently, so the shared request budget,
+not one page's latency, sets the pace. Only the first page of a gap is split, so a window
+of N sign-ins costs about ceil(N/1000) requests plus one per sub-range.
 """
 
 import fcntl
@@ -169,13 +169,9 @@ class Fetcher:
 
 def newest_first(rows, bound):
     """True when the page's sign-ins run from newest to oldest, all before ``bound``."""
-    bound_key = timeutil.to_store(bound)
-    previous = bound_key
-    for row in rows:
-        if row["created"] > previous or row["created"] >= bound_key:
-            return False
-        previous = row["created"]
-    return True
+    times = [row["created"] for row in rows]
+    return (not times or times[0] < timeutil.to_store(bound)) and \
+        all(newer >= older for newer, older in zip(times, times[1:]))
 
 
 def split_shares(expected_pages, workers, slack=0.15):

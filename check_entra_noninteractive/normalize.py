@@ -275,7 +275,8 @@ def from_portal_csv(values):
     return {
         "id": get("id") or _synthetic_id(values),
         "created": timeutil.to_store(timeutil.parse_time(get("created"))),
-        "event_mask": event_mask([enum(get("event_type"))]) or EVENT_BITS["nonInteractiveUser"],
+        "event_mask": (event_mask([enum(get("event_type"))])
+                       or EVENT_BITS["nonInteractiveUser"]),
         "success": success,
         "error_code": code,
         "error_text": code_text,

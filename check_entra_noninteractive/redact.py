@@ -47,6 +47,12 @@ def _escape(match):
     return "\\x%02x" % code if code < 0x100 else "\\u%04x" % code
 
 
+def message(text):
+    """An error or a note for the output: one line, long enough that the fix at the end of
+    a line with long paths (state directory, tenant, client id) is never cut."""
+    return one_line(text, 1000)
+
+
 def one_line(text, limit=300):
     """Data or error text for the status line: one line, no '|', no control or bidi
     characters (written as escapes such as ``\\x1b``), bounded length."""

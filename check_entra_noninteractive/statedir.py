@@ -9,6 +9,7 @@ import errno
 import os
 import pwd
 import stat
+import time
 
 from nagiosplugin import CheckError
 
@@ -151,6 +152,20 @@ def replace_file(path, data, mode=PRIVATE_FILE):
     except BaseException:
         discard(temporary)
         raise
+
+
+def set_aside(path, what, suffixes=("",)):
+    """Move a damaged cache file (and its companions ``path + suffix``) to
+    ``path.corrupt-<time>`` for a person to look at; return that name."""
+    aside = "%s.corrupt-%s" % (path, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+    for suffix in suffixes:
+        try:
+            os.replace(path + suffix, aside + suffix)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise CheckError(storage_problem(path, exc, what))
+    return aside
 
 
 def storage_problem(path, exc, what="state file"):

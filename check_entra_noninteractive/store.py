@@ -65,7 +65,10 @@ class Damaged(Exception):
 
 
 def is_damage(exc):
-    """True for SQLite's 'not a database' and 'malformed' errors: the file must go."""
+    """True for SQLite's 'not a database' and 'malformed' errors, and a failed quick_check:
+    the file must go."""
+    if isinstance(exc, Damaged):
+        return True
     name = getattr(exc, "sqlite_errorname", "")
     if name:
         return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
@@ -88,7 +91,7 @@ class Store:
         try:
             self._open(busy_timeout)
         except (Damaged, sqlite3.DatabaseError) as exc:
-            if path == ":memory:" or not (isinstance(exc, Damaged) or is_damage(exc)):
+            if path == ":memory:" or not is_damage(exc):
                 self.close()
                 raise CheckError(statedir.storage_problem(path, exc, "store"))
             self.notes.append(self.quarantine(exc))
@@ -144,15 +147,7 @@ class Store:
         """Move the damaged file aside (``<path>.corrupt-<time>``); return a line saying so
         (``then``: what happens next)."""
         self.close()
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        aside = "%s.corrupt-%s" % (self.path, stamp)
-        for suffix in ("", "-wal", "-shm"):
-            try:
-                os.replace(self.path + suffix, aside + suffix)
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                raise CheckError(statedir.storage_problem(self.path, exc, "store"))
+        aside = statedir.set_aside(self.path, "store", ("", "-wal", "-shm"))
         return ("store %s was damaged (%s): moved to %s and %s; it is a cache of "
                 "Microsoft's data, refetched as needed"
                 % (self.path, str(reason).split("\n")[0][:120], aside, then))

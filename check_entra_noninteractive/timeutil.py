@@ -17,7 +17,6 @@ _US = re.compile(
 )
 _DURATION = re.compile(r"^(\d+)\s*([smhd]?)$")
 _UNIT_SECONDS = {"": 60, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_MAX_DURATION_SECONDS = timedelta.max.days * 86400
 _MAX_DURATION_DIGITS = 30
 
 
@@ -81,18 +80,6 @@ def duration_seconds(text):
         # int() refuses very long digit strings; any such number is far too long anyway.
         digits = "9" * _MAX_DURATION_DIGITS
     return int(digits) * _UNIT_SECONDS[match.group(2)]
-
-
-def parse_duration(text):
-    """'300s', '5m', '2h', '3d' or a bare number of minutes -> timedelta.
-
-    Raises ValueError for text that is not a duration, or one too long for a timedelta.
-    """
-    seconds = duration_seconds(text)
-    if seconds > _MAX_DURATION_SECONDS:
-        raise ValueError("duration too long: %r (at most %dd)"
-                         % (str(text).strip()[:40], timedelta.max.days))
-    return timedelta(seconds=seconds)
 
 
 def utcnow():

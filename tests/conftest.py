@@ -358,9 +358,11 @@ def find_secrets(data, secrets):
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogatepass")
     found = [s for s in secrets if s.value in data]
-    # 's3cr3t' inside 's3cr3t-Value~...' is one find, named by the longer secret.
-    return [s.label for s in found
-            if not any(s.value in other.value and s.value != other.value for other in found)]
+    # 's3cr3t' inside 's3cr3t-Value~...' is one find, named by the longer secret; a secret
+    # known twice (a fake's proxy password harvested and also given) is one find too.
+    return list(dict.fromkeys(
+        s.label for s in found
+        if not any(s.value in other.value and s.value != other.value for other in found)))
 
 
 def scan_file(path, secrets):

@@ -44,6 +44,16 @@ def environment(fake, **extra):
     return {k: v for k, v in env.items() if v is not None}
 
 
+def use_fake(monkeypatch, fake):
+    """The environment() of in-process runs (the ``run`` fixture): the fake's CA, the
+    secret, no proxy from the environment."""
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", fake.ca_bundle)
+    monkeypatch.setenv("ENTRA_CLIENT_SECRET", SECRET)
+
+
 def graph_args(fake, state_dir, *extra, tenant=TENANT, client=CLIENT):
     return ["--tenant-id", tenant, "--client-id", client,
             "--authority-host", fake.authority_host, "--graph-url", fake.graph_url,

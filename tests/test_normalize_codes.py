@@ -5,7 +5,6 @@ sign-in that lists several event types counts for each of them, once.
 """
 
 import json
-import os
 
 import pytest
 
@@ -13,7 +12,7 @@ from check_entra_noninteractive import normalize
 from check_entra_noninteractive.normalize import UNNAMED_CODE, error_status
 from conftest import signin
 from fake_microsoft import FakeMicrosoft
-from test_graph import CLIENT, SECRET, TENANT, graph_args
+from test_graph import CLIENT, SECRET, TENANT, graph_args, use_fake
 
 WINDOW = ("--start", "2026-11-20T08:00:00Z", "--end", "2026-11-20T09:00:00Z")
 MISSING = object()  # the record has no errorCode at all
@@ -181,11 +180,7 @@ def test_odd_codes_through_graph(run, monkeypatch, tmp_path):
     failed = sum(1 for r in records if normalize.from_graph(r)["success"] == 0)
     with FakeMicrosoft(records=records, tenant=TENANT, client_id=CLIENT,
                        client_secret=SECRET) as fake:
-        for name in list(os.environ):
-            if name.lower().endswith("_proxy"):
-                monkeypatch.delenv(name)
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", fake.ca_bundle)
-        monkeypatch.setenv("ENTRA_CLIENT_SECRET", SECRET)
+        use_fake(monkeypatch, fake)
         for attempt in (1, 2):
             result = run("signins", *graph_args(fake, str(tmp_path / "state"), *WINDOW))
             assert result.code == 0, result.out
@@ -255,11 +250,7 @@ def test_several_event_types_through_graph(run, monkeypatch, tmp_path, types, to
     twice, and still counts once."""
     with FakeMicrosoft(records=_typed_records(), tenant=TENANT, client_id=CLIENT,
                        client_secret=SECRET) as fake:
-        for name in list(os.environ):
-            if name.lower().endswith("_proxy"):
-                monkeypatch.delenv(name)
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", fake.ca_bundle)
-        monkeypatch.setenv("ENTRA_CLIENT_SECRET", SECRET)
+        use_fake(monkeypatch, fake)
         state = str(tmp_path / "state")
         # A window of one type first, so the store holds rows of the other fetch too.
         for argv_types in (["servicePrincipal"], types):

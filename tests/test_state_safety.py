@@ -20,7 +20,9 @@ import pytest
 
 from check_entra_noninteractive import cli, statedir
 from conftest import SAMPLE
-from test_graph import CLIENT, SECRET, TENANT, graph_args
+# fake and sample_records are fixtures.
+from test_graph import (CLIENT, SECRET, TENANT, fake, graph_args,  # noqa: F401
+                        sample_records, use_fake)
 from fake_microsoft import FakeMicrosoft
 
 WINDOW = ("--start", "2026-11-20T08:00:00Z", "--end", "2026-11-20T09:00:00Z")
@@ -30,26 +32,10 @@ OTHER_NAME = "nobody"
 TOKEN_CACHE = "token-cache-%s.json" % CLIENT
 
 
-@pytest.fixture(scope="module")
-def sample_records():
-    return json.loads(SAMPLE.read_text())
-
-
-@pytest.fixture
-def fake(sample_records):
-    with FakeMicrosoft(records=sample_records, tenant=TENANT, client_id=CLIENT,
-                       client_secret=SECRET) as server:
-        yield server
-
-
 @pytest.fixture
 def graph(fake, monkeypatch):
     """The environment of an in-process Graph run against the fake."""
-    for name in list(os.environ):
-        if name.lower().endswith("_proxy"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", fake.ca_bundle)
-    monkeypatch.setenv("ENTRA_CLIENT_SECRET", SECRET)
+    use_fake(monkeypatch, fake)
     return fake
 
 
@@ -205,8 +191,8 @@ def lock_file_dangling_symlink(state_dir):
                   "followed through links)")
 
 
-REFUSED = [lock_file_symlink, lock_file_dangling_symlink, tenant_dir_0777, tenant_dir_group_writable, tenant_dir_of_other_user,
-           tenant_dir_symlink, store_0666, store_of_other_user, store_symlink, store_wal_0666,
+REFUSED = [lock_file_symlink, lock_file_dangling_symlink, tenant_dir_0777,
+           tenant_dir_group_writable, tenant_dir_of_other_user, tenant_dir_symlink, store_0666, store_of_other_user, store_symlink, store_wal_0666,
            state_dir_of_other_user, state_dir_0777, token_cache_group_writable,
            token_cache_of_other_user]
 
@@ -231,7 +217,6 @@ def _tree(root):
     for directory, subdirs, names in os.walk(root):
         found += [os.path.join(directory, n) for n in subdirs + names]
     return sorted(found)
-
 
 
 # ---------------------------------------------------------------------------------------
@@ -298,11 +283,7 @@ def test_fix_is_never_cut_for_a_real_installation_path(run, state, monkeypatch,
     os.chown(cache, OTHER, OTHER)
     with FakeMicrosoft(records=sample_records, tenant=GUID_TENANT, client_id=CLIENT,
                        client_secret=SECRET) as fake:
-        for name in list(os.environ):
-            if name.lower().endswith("_proxy"):
-                monkeypatch.delenv(name)
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", fake.ca_bundle)
-        monkeypatch.setenv("ENTRA_CLIENT_SECRET", SECRET)
+        use_fake(monkeypatch, fake)
         result = run("signins", *graph_args(fake, str(system_like), *WINDOW,
                                             tenant=GUID_TENANT))
     assert result.code == 3, result.out
@@ -534,3 +515,15 @@ def test_unsafe_remembered_window_file_is_refused(run, graph, state, how):
     result = run("signins", *graph_args(graph, str(state)))
     assert (result.code, result.out.splitlines()) == (3, [PREFIX + message.format(p=path)])
     assert victim.read_text().startswith('{"start": "2026-11-25T00:00:00Z"')
+
+
+def test_state_made_by_root_then_used_by_the_monitoring_user(run, graph, state, monkeypatch):
+    """The issue's case: root ran the check by hand first, then Icinga runs it as nagios.
+    Old code: 'internal error: PermissionError ...'. Now one line with the chown. (The suite
+    runs as root: the monitoring user is simulated by the effective uid the check sees.)"""
+    assert signins(run, graph, state).code == 0  # as root: the state is root's
+    monkeypatch.setattr(statedir.os, "geteuid", lambda: OTHER)
+    result = signins(run, graph, state)
+    assert (result.code, result.out.splitlines()) == (3, [
+        PREFIX + "state directory {p} belongs to root, not to {o} who runs this check: chown "
+        "{o} {p}, or give --state-dir a directory of this user".format(p=state, o=OTHER_NAME)])

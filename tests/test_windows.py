@@ -2,7 +2,6 @@
 checks against the local fake of Graph at chosen wall-clock times, and a property test
 that throws random data, run times and faults at them."""
 
-import os
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -12,7 +11,7 @@ from hypothesis import strategies as st
 from check_entra_noninteractive import timeutil
 from check_entra_noninteractive.window import live
 from fake_microsoft import FakeMicrosoft
-from test_graph import CLIENT, SECRET, TENANT, graph_args
+from test_graph import CLIENT, SECRET, TENANT, graph_args, use_fake
 
 MINUTE = timedelta(minutes=1)
 BASE = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
@@ -103,11 +102,7 @@ class Clock:
 @pytest.fixture
 def live_env(monkeypatch):
     def start(fake):
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", fake.ca_bundle)
-        monkeypatch.setenv("ENTRA_CLIENT_SECRET", SECRET)
-        for name in list(os.environ):
-            if name.lower().endswith("_proxy"):
-                monkeypatch.delenv(name)
+        use_fake(monkeypatch, fake)
         return Clock(monkeypatch)
     return start
 
@@ -121,88 +116,85 @@ def reported_window(outcome):
     raise AssertionError("no window line in %r" % outcome.out)
 
 
-def test_the_issue_runs_leave_no_gap(run, live_env, tmp_path):
+class LiveRuns:
+    """An hour of sign-ins from 12:00 behind the fake Graph, and live runs of
+    check_entra_signins (--window 5m --delay 10m -v) at chosen times on one state dir."""
+
+    def __init__(self, run, fake, clock, state_dir):
+        self.records = minute_records(at("12:00"), 60)
+        fake.add_records(self.records)
+        self._run, self.fake, self.clock, self.state_dir = run, fake, clock, state_dir
+
+    def at(self, now, *extra):
+        self.clock.now = at(now)
+        return self._run("signins", *graph_args(self.fake, str(self.state_dir)), "--window",
+                         "5m", "--delay", "10m", "-v", *extra)
+
+    def exact(self, outcome):
+        """The reported window, after checking its total and failed against the records."""
+        assert outcome.code == 0, outcome.out
+        start, end = reported_window(outcome)
+        assert (outcome.value("total"), outcome.value("failed")) == \
+            reference(self.records, start, end)
+        return start, end
+
+
+@pytest.fixture
+def runs(run, live_env, tmp_path):
+    with FakeMicrosoft(tenant=TENANT, client_id=CLIENT, client_secret=SECRET) as fake:
+        yield LiveRuns(run, fake, live_env(fake), tmp_path)
+
+
+def test_the_issue_runs_leave_no_gap(runs):
     """The runs of the issue: 12:25:59, 12:31:01, 12:35:30, 12:41:10 with --window 5m
     --delay 10m used to report 12:10-12:15, 12:16-12:21, 12:20-12:25, 12:26-12:31."""
-    records = minute_records(at("12:05"), 30)
-    with FakeMicrosoft(records=records, tenant=TENANT, client_id=CLIENT,
-                       client_secret=SECRET) as fake:
-        clock = live_env(fake)
-        windows = []
-        for now in ("12:25:59", "12:31:01", "12:35:30", "12:41:10"):
-            clock.now = at(now)
-            outcome = run("signins", *graph_args(fake, str(tmp_path)), "--window", "5m",
-                          "--delay", "10m", "-v")
-            assert outcome.code == 0, outcome.out
-            start, end = reported_window(outcome)
-            windows.append("%s-%s" % (start.strftime("%H:%M"), end.strftime("%H:%M")))
-            total, failed = reference(records, start, end)
-            assert (outcome.value("total"), outcome.value("failed")) == (total, failed)
+    windows = [span_of(runs.exact(runs.at(now)))
+               for now in ("12:25:59", "12:31:01", "12:35:30", "12:41:10")]
     assert windows == ["12:10-12:15", "12:15-12:21", "12:20-12:25", "12:25-12:31"]
 
 
-def test_outage_beyond_max_catchup_names_the_skipped_span(run, live_env, tmp_path):
-    records = minute_records(at("12:00"), 60)
-    with FakeMicrosoft(records=records, tenant=TENANT, client_id=CLIENT,
-                       client_secret=SECRET) as fake:
-        clock = live_env(fake)
-        argv = (*graph_args(fake, str(tmp_path)), "--window", "5m", "--delay", "10m")
-        clock.now = at("12:25:10")
-        assert run("signins", *argv).code == 0
-        clock.now = at("12:55:10")  # 30 minutes later; --max-catchup is 15m (3 x 5m)
-        outcome = run("signins", *argv)
-        assert outcome.code == 0
-        assert outcome.out.splitlines()[1:] == [
-            "not reported: 2026-11-20T12:15:00Z to 2026-11-20T12:40:00Z, longer ago than "
-            "--max-catchup allows; this run reports the last --window"]
-        clock.now = at("12:55:40")  # with --max-catchup 45m the same gap is caught up
-        outcome = run("signins", *argv, "--max-catchup", "45m", "-v")
-        assert reported_window(outcome) == (at("12:40"), at("12:45"))  # its own first run
-        assert "not reported" not in outcome.out
+def span_of(bounds):
+    return "%s-%s" % (bounds[0].strftime("%H:%M"), bounds[1].strftime("%H:%M"))
 
 
-def test_options_key_the_memory_and_explicit_windows_leave_it_alone(run, live_env, tmp_path):
-    records = minute_records(at("12:00"), 60)
-    with FakeMicrosoft(records=records, tenant=TENANT, client_id=CLIENT,
-                       client_secret=SECRET) as fake:
-        clock = live_env(fake)
-        argv = (*graph_args(fake, str(tmp_path)), "--window", "5m", "--delay", "10m", "-v")
-        clock.now = at("12:25:10")
-        assert reported_window(run("signins", *argv)) == (at("12:10"), at("12:15"))
-        # An explicit window is not a live run: it neither reads nor moves the memory.
-        explicit = run("signins", *argv, "--start", "2026-11-20T12:00:00Z",
+def test_outage_beyond_max_catchup_names_the_skipped_span(runs):
+    runs.exact(runs.at("12:25:10"))
+    outcome = runs.at("12:55:10")  # 30 minutes later; --max-catchup is 15m (3 x 5m)
+    assert span_of(runs.exact(outcome)) == "12:40-12:45"
+    assert "not reported: 2026-11-20T12:15:00Z to 2026-11-20T12:40:00Z, longer ago than " \
+        "--max-catchup allows; this run reports the last --window" in outcome.out.splitlines()
+
+
+def test_outage_within_max_catchup_is_caught_up(runs):
+    assert span_of(runs.exact(runs.at("12:25:10", "--max-catchup", "45m"))) == "12:10-12:15"
+    outcome = runs.at("12:55:10", "--max-catchup", "45m")
+    assert span_of(runs.exact(outcome)) == "12:15-12:45"
+    assert "not reported" not in outcome.out
+
+
+def test_options_key_the_memory_and_explicit_windows_leave_it_alone(runs):
+    assert span_of(runs.exact(runs.at("12:25:10"))) == "12:10-12:15"
+    # An explicit window is not a live run: it neither reads nor moves the memory.
+    explicit = runs.at("12:25:10", "--start", "2026-11-20T12:00:00Z",
                        "--end", "2026-11-20T12:14:00Z")
-        assert reported_window(explicit) == (at("12:00"), at("12:14"))
-        # Another service of the tenant, with other thresholds, has a memory of its own.
-        clock.now = at("12:33:10")
-        other = run("signins", *argv, "-w", "failed=100")
-        assert reported_window(other) == (at("12:18"), at("12:23"))
-        assert reported_window(run("signins", *argv)) == (at("12:15"), at("12:23"))
-        # A damaged memory costs one --window-long report, not the run.
-        memory = [p for p in (tmp_path / TENANT / "windows").iterdir()]
-        assert len(memory) == 2 and all(p.stat().st_mode & 0o777 == 0o600 for p in memory)
-        for path in memory:
-            path.write_text("{not json")
-        clock.now = at("12:40:10")
-        assert reported_window(run("signins", *argv)) == (at("12:25"), at("12:30"))
+    assert span_of(runs.exact(explicit)) == "12:00-12:14"
+    # Another service of the tenant, with other thresholds, has a memory of its own.
+    assert span_of(runs.exact(runs.at("12:33:10", "-w", "failed=100"))) == "12:18-12:23"
+    assert span_of(runs.exact(runs.at("12:33:10"))) == "12:15-12:23"
+    # A damaged memory costs one --window-long report, not the run.
+    memory = list((runs.state_dir / TENANT / "windows").iterdir())
+    assert len(memory) == 2 and all(p.stat().st_mode & 0o777 == 0o600 for p in memory)
+    for path in memory:
+        path.write_text("{not json")
+    assert span_of(runs.exact(runs.at("12:40:10"))) == "12:25-12:30"
 
 
-def test_an_unknown_run_does_not_move_the_memory(run, live_env, tmp_path):
-    records = minute_records(at("12:00"), 60)
-    with FakeMicrosoft(records=records, tenant=TENANT, client_id=CLIENT,
-                       client_secret=SECRET) as fake:
-        clock = live_env(fake)
-        argv = (*graph_args(fake, str(tmp_path)), "--window", "5m", "--delay", "10m", "-v")
-        clock.now = at("12:25:10")
-        assert run("signins", *argv).code == 0
-        clock.now = at("12:30:10")
-        fake.set_fault("licence")
-        assert run("signins", *argv).code == 3
-        fake.clear_faults()
-        clock.now = at("12:35:10")
-        outcome = run("signins", *argv)
-        assert reported_window(outcome) == (at("12:15"), at("12:25"))
-        assert outcome.value("total") == reference(records, at("12:15"), at("12:25"))[0]
+def test_an_unknown_run_does_not_move_the_memory(runs):
+    runs.exact(runs.at("12:25:10"))
+    runs.fake.set_fault("licence")
+    assert runs.at("12:30:10").code == 3
+    runs.fake.clear_faults()
+    assert span_of(runs.exact(runs.at("12:35:10"))) == "12:15-12:25"
 
 
 # --------------------------------------------------------------------------------------
