@@ -9,6 +9,7 @@ import json
 import os
 import re
 import ssl
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -174,6 +175,9 @@ class TokenProvider:
         self._app = None
         self._cache = None
         self.notes = []  # lines for the long output (a damaged cache set aside)
+        # Fetch threads share one provider: one of them asks and saves, the others then
+        # find the token in the cache (two saves at once would race on the cache file).
+        self._lock = threading.RLock()
 
     def _application(self):
         if self._app is None:
@@ -207,6 +211,10 @@ class TokenProvider:
     def token(self, scope, attempts=2):
         """An access token for ``scope``; a transient failure of the login endpoint (5xx,
         server_error, temporarily_unavailable) is tried once more a second later."""
+        with self._lock:
+            return self._token(scope, attempts)
+
+    def _token(self, scope, attempts):
         for attempt in range(1, attempts + 1):
             result, transient = self._acquire(scope)
             if transient is None:
@@ -249,7 +257,11 @@ class TokenProvider:
         return result, None
 
     def forget(self, token):
-        """Drop a token Graph refused, so the next call asks for a new one."""
+        """Drop a token the API refused, so the next call asks for a new one."""
+        with self._lock:
+            self._forget(token)
+
+    def _forget(self, token):
         if self._cache is not None:
             for item in self._cache.find(self._cache.CredentialType.ACCESS_TOKEN):
                 if item.get("secret") == token:

@@ -204,8 +204,8 @@ def wait_for_lock(path, deadline, poll=0.2):
         except BlockingIOError:
             if time.time() + poll > deadline:
                 os.close(fd)
-                raise CheckError("another check of this tenant is still fetching from "
-                                 "Microsoft Graph; the next run reads what it fetched")
+                raise CheckError("another check of this tenant is still fetching its "
+                                 "sign-ins; the next run reads what it fetched")
             time.sleep(poll)
 
 

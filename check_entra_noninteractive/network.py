@@ -1,4 +1,4 @@
-"""HTTP settings shared by the token and Graph requests, and what network errors mean.
+"""Microsoft's clouds, HTTP settings shared by every request, and what network errors mean.
 
 requests is imported lazily: a check that needs no request never loads it.
 """
@@ -9,11 +9,25 @@ from dataclasses import dataclass
 from typing import Optional
 from urllib.parse import quote, urlsplit
 
+@dataclass(frozen=True)
+class Cloud:
+    """Microsoft's hosts in one national cloud."""
+
+    login: str
+    graph: str
+    management: str       # Azure Resource Manager
+    log_analytics: str    # the Log Analytics query API
+
+
 CLOUDS = {
-    "global": ("https://login.microsoftonline.com", "https://graph.microsoft.com"),
-    "usgov": ("https://login.microsoftonline.us", "https://graph.microsoft.us"),
-    "usgov-dod": ("https://login.microsoftonline.us", "https://dod-graph.microsoft.us"),
-    "china": ("https://login.chinacloudapi.cn", "https://microsoftgraph.chinacloudapi.cn"),
+    "global": Cloud("https://login.microsoftonline.com", "https://graph.microsoft.com",
+                    "https://management.azure.com", "https://api.loganalytics.io"),
+    "usgov": Cloud("https://login.microsoftonline.us", "https://graph.microsoft.us",
+                   "https://management.usgovcloudapi.net", "https://api.loganalytics.us"),
+    "usgov-dod": Cloud("https://login.microsoftonline.us", "https://dod-graph.microsoft.us",
+                       "https://management.usgovcloudapi.net", "https://api.loganalytics.us"),
+    "china": Cloud("https://login.chinacloudapi.cn", "https://microsoftgraph.chinacloudapi.cn",
+                   "https://management.chinacloudapi.cn", "https://api.loganalytics.azure.cn"),
 }
 
 

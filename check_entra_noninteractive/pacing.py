@@ -67,3 +67,23 @@ class Pacer:
         with self.store.transaction() as db:
             db.execute("INSERT INTO pacing_block (key, until) VALUES (?, ?) ON CONFLICT(key) "
                        "DO UPDATE SET until = max(until, excluded.until)", (self.key, until))
+
+
+class LocalPacer:
+    """Pacing for a few requests of one process (the workspace lookup): it only waits out
+    a Retry-After."""
+
+    def __init__(self, clock=time.time, sleep=time.sleep):
+        self.until = 0.0
+        self.clock = clock
+        self.sleep = sleep
+
+    def acquire(self, deadline):
+        wait = self.until - self.clock()
+        if wait > 0:
+            if self.clock() + wait > deadline:
+                raise OutOfTime(wait, True, "throttled (429)")
+            self.sleep(wait)
+
+    def block(self, seconds):
+        self.until = max(self.until, self.clock() + max(seconds, 0))

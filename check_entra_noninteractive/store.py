@@ -1,8 +1,9 @@
 """The SQLite store of normalized sign-in rows, shared by all checks of a tenant.
 
 Rows are keyed by sign-in id, so fetching a range twice never counts a sign-in twice. The
-coverage table records which time ranges were fetched completely (per event type) and
-when, so a window that is already covered costs no request. The file holds personal data:
+coverage table records which time ranges were fetched completely and when, per part (an
+event type, or an event type in one Log Analytics workspace), so a window that is already
+covered costs no request. The file holds personal data:
 it is created mode 0600. The store is a cache of Microsoft's data: a damaged one, or one
 of another schema version, is moved aside and rebuilt.
 """
@@ -18,7 +19,7 @@ from . import statedir, timeutil
 from .normalize import COLUMNS
 
 # Bump when the tables change: an older store is then rebuilt, not misread.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # PRAGMA quick_check reads the whole file: at most this often per store.
 QUICK_CHECK_SECONDS = 3600
 
@@ -44,12 +45,12 @@ CREATE TABLE IF NOT EXISTS signins (
 );
 CREATE INDEX IF NOT EXISTS signins_by_time ON signins (created);
 CREATE TABLE IF NOT EXISTS coverage (
-    event_type TEXT NOT NULL,
+    part TEXT NOT NULL,
     start TEXT NOT NULL,
     end TEXT NOT NULL,
     fetched TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS coverage_by_end ON coverage (event_type, end);
+CREATE INDEX IF NOT EXISTS coverage_by_end ON coverage (part, end);
 CREATE TABLE IF NOT EXISTS pacing (key TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS pacing_by_key ON pacing (key, at);
 CREATE TABLE IF NOT EXISTS pacing_block (key TEXT PRIMARY KEY, until REAL NOT NULL);
@@ -171,36 +172,38 @@ class Store:
         with self.transaction() as db:
             _insert(db, rows)
 
-    def add_page(self, rows, event_types, start, end, fetched):
-        """Store a fetched page and, in the same transaction, the range it completed."""
+    def add_page(self, rows, parts, start, end, fetched):
+        """Store a fetched page and, in the same transaction, the range it completed for
+        each of ``parts`` (coverage keys: event types, see ``gaps``)."""
         with self.transaction() as db:
             _insert(db, rows)
             if start < end:
                 db.executemany(
-                    "INSERT INTO coverage (event_type, start, end, fetched) VALUES (?, ?, ?, ?)",
-                    [(t, timeutil.to_store(start), timeutil.to_store(end),
-                      timeutil.to_store(fetched)) for t in event_types])
+                    "INSERT INTO coverage (part, start, end, fetched) VALUES (?, ?, ?, ?)",
+                    [(part, timeutil.to_store(start), timeutil.to_store(end),
+                      timeutil.to_store(fetched)) for part in parts])
 
-    def retract(self, claims, event_types):
+    def retract(self, claims, parts):
         """Withdraw coverage rows added by ``add_page`` ((start, end, fetched) each)."""
         with self.transaction() as db:
             db.executemany(
-                "DELETE FROM coverage WHERE event_type = ? AND start = ? AND end = ? AND "
-                "fetched = ?", [(t, timeutil.to_store(a), timeutil.to_store(b),
-                                 timeutil.to_store(f)) for a, b, f in claims for t in event_types])
+                "DELETE FROM coverage WHERE part = ? AND start = ? AND end = ? AND "
+                "fetched = ?", [(part, timeutil.to_store(a), timeutil.to_store(b),
+                                 timeutil.to_store(f)) for a, b, f in claims for part in parts])
 
-    def gaps(self, window, delay):
-        """Parts of the window not yet fetched completely after they had settled.
+    def gaps(self, window, delay, parts=None):
+        """Time ranges of the window not yet fetched completely, after they had settled,
+        for every one of ``parts`` (default: the window's event types).
 
         A range fetched at time F holds everything of [start, min(end, F - delay)): sign-ins
-        reach Graph up to ``delay`` late, so what was younger than that may be incomplete.
-        Returns sorted, disjoint (start, end) datetime pairs.
+        reach the source up to ``delay`` late, so what was younger than that may be
+        incomplete. Returns sorted, disjoint (start, end) datetime pairs.
         """
         missing = []
-        for event_type in window.event_types:
+        for part in (window.event_types if parts is None else parts):
             rows = self.query(
-                "SELECT start, end, fetched FROM coverage WHERE event_type = ? AND end > ? "
-                "AND start < ?", (event_type, window.start_key, window.end_key))
+                "SELECT start, end, fetched FROM coverage WHERE part = ? AND end > ? "
+                "AND start < ?", (part, window.start_key, window.end_key))
             covered = []
             for start, end, fetched in rows:
                 settled_end = min(timeutil.from_store(end), timeutil.from_store(fetched) - delay)

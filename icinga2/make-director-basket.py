@@ -76,7 +76,7 @@ FIELDS = [  # id, varname, caption, datatype, hidden, description
     (9010, "entra_proxy_password", "Entra proxy password", S, True, "Proxy password. Reaches the plugin in the environment (ENTRA_PROXY_PASSWORD), never on its command line"),
     (9011, "entra_ca_bundle", "Entra CA bundle", S, False, "CA bundle to trust (e.g. a TLS-inspecting proxy's CA); empty: the system's"),
     (9012, "entra_state_dir", "Entra state directory", S, False, "Where the tenant's store lives; all five checks of a tenant must share it"),
-    (9013, "entra_delay", "Entra log delay", S, False, "The window ends this long before now (default 10m): Entra's logs arrive late"),
+    (9013, "entra_delay", "Entra log delay", S, False, "The window ends this long before now (default 10m for Graph, 15m for Log Analytics): Entra's logs arrive late"),
     (9014, "entra_dd_url", "Entra DD base URL", S, False, "Base URL under which a web server serves the detailed-diagnosis directory"),
     (9015, "entra_warning", "Entra warning thresholds", A, False, "METRIC=RANGE, e.g. failed_pct=20"),
     (9016, "entra_critical", "Entra critical thresholds", A, False, "METRIC=RANGE, e.g. failed_pct=40"),
@@ -87,12 +87,19 @@ FIELDS = [  # id, varname, caption, datatype, hidden, description
     (9021, "entra_successful_signin_dd", "Entra successful sign-in DD", B, False, "true: include the rows of the success measures in the detailed diagnosis"),
     (9022, "entra_verbose", "Entra verbose", B, False, "true: long output on every run"),
     (9023, "entra_timeout", "Entra plugin timeout", N, False, "Seconds (default 50); keep it 10 below the service's check timeout"),
+    (9024, "entra_source", "Entra source", S, False, "graph (default) or loganalytics"),
+    (9025, "entra_workspaces", "Entra Log Analytics workspaces", S, False, "Comma-separated workspace names, or All (default): every workspace Entra's diagnostic settings send the sign-in logs to"),
+    (9026, "entra_workspace_ids", "Entra Log Analytics workspace IDs", A, False, "Workspace IDs (customerId); skip the lookup through Azure Resource Manager"),
+    (9027, "entra_graph_url", "Entra Graph URL", S, False, "Override the Microsoft Graph host (https)"),
+    (9028, "entra_management_url", "Entra Resource Manager URL", S, False, "Override the Azure Resource Manager host (https)"),
+    (9029, "entra_log_analytics_url", "Entra Log Analytics URL", S, False, "Override the Log Analytics query host (https)"),
 ]
 BY_NAME = {f[1]: f[0] for f in FIELDS}
 HOST_FIELDS = ["entra_tenant_id", "entra_client_id", "entra_client_secret", "entra_client_secret_file",
                "entra_client_certificate", "entra_cloud", "entra_proxy_host", "entra_proxy_port",
                "entra_proxy_user", "entra_proxy_password", "entra_ca_bundle", "entra_state_dir",
-               "entra_delay", "entra_dd_url"]
+               "entra_delay", "entra_dd_url", "entra_source", "entra_workspaces", "entra_workspace_ids",
+               "entra_graph_url", "entra_management_url", "entra_log_analytics_url"]
 REQUIRED = {"entra_tenant_id", "entra_client_id"}
 SERVICE_FIELDS = ["entra_warning", "entra_critical", "entra_attempts", "entra_event_types", "entra_window",
                   "entra_detailed_diagnosis", "entra_successful_signin_dd", "entra_verbose", "entra_timeout"]

@@ -9,6 +9,8 @@ both the Entra login authority and Microsoft Graph; the path tells them apart:
   GET  /common/discovery/instance                        instance discovery
   POST /{tenant}/oauth2/v2.0/token                       client_credentials
   GET  /beta/auditLogs/signIns                           sign-in log, paged
+  GET  /management/...                                   Azure Resource Manager (fake_loganalytics.py)
+  *    /loganalytics/v1/workspaces/{id}/query            Log Analytics query API (fake_loganalytics.py)
   *    /_fake/...                                        control (subprocess mode)
 
 Next to it runs an authenticating HTTP forward proxy (plain HTTP on loopback,
@@ -79,7 +81,9 @@ Lines) and ``faults`` (a list of ``{"name": ..., "count": ..., **params}``).
 Once both servers listen, the ready file (written atomically) holds
 ``authority_host``, ``graph_url``, ``authority``, ``scope``, ``port``,
 ``ca_bundle``, ``proxy_url``, ``proxy_port``, ``control_url``, ``tenant``,
-``client_id``, ``pid``.  The process serves until SIGTERM/SIGINT and exits 0.
+``client_id``, ``pid``, ``management_url``, ``management_scope``,
+``log_analytics_url``, ``log_analytics_scope``.  The process serves until
+SIGTERM/SIGINT and exits 0.
 ``FakeControl(ready_info)`` drives a subprocess fake at runtime with the same
 methods as ``FakeMicrosoft`` (set_fault, clear_faults, add_records, reset_log,
 log, graph_requests, count, set_page_delay).
@@ -114,6 +118,8 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import trustme
 
+from fake_loganalytics import ARM_FAULTS, LA_FAULTS, AzureMonitorFake, unauthorized
+
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"  # Microsoft Graph's appId
 SIGNINS_PATH = "/beta/auditLogs/signIns"
 # Graph faults that decide the answer, faults that shape a page that is served (one of
@@ -122,7 +128,9 @@ GRAPH_FAULTS = ("licence", "permission", "unauthorized", "server_error", "thrott
                 "reset", "truncate", "slow")
 PAGE_FAULTS = ("repeat_next_link", "duplicate", "unordered")
 TOKEN_FAULTS = ("token_error",)
-FAULT_NAMES = GRAPH_FAULTS + PAGE_FAULTS + TOKEN_FAULTS
+FAULT_NAMES = GRAPH_FAULTS + PAGE_FAULTS + TOKEN_FAULTS + ARM_FAULTS + LA_FAULTS
+# Where the fake ARM and Log Analytics APIs live on the one server (see fake_loganalytics.py).
+SERVICE_PREFIXES = (("/management", "arm"), ("/loganalytics", "loganalytics"))
 _FAULT_ALIASES = {"license": "licence"}
 
 
@@ -536,7 +544,8 @@ class LoggedRequest:
     path: str
     query: str                  # raw query string
     params: dict                # decoded query (last value wins)
-    kind: str                   # discovery, instance_discovery, token, graph, other
+    kind: str                   # discovery, instance_discovery, token, graph, arm,
+                                # loganalytics (params also hold its query, timespan), other
     status: object = None       # int, or None when the connection was reset
     tenant: object = None
     client_id: object = None
@@ -927,7 +936,8 @@ class FakeMicrosoft:
                  discovery_any_tenant=False, proxy_user="proxyuser",
                  proxy_password="proxypass", faults=None, workdir=None,
                  port=0, proxy_port=0, connection_timeout=30.0, max_top=1000,
-                 page_size=None):
+                 page_size=None, workspaces=None, diagnostic_settings=None,
+                 row_limit=500000, subscriptions=None):
         """
         records:          signIn dicts, ``{"value": [...]}``, or a JSON/JSONL path.
         tenant:           tenant id or list of ids the fake knows.
@@ -945,6 +955,8 @@ class FakeMicrosoft:
         faults:           list of ``{"name", "count", **params}`` set at start.
         workdir:          where the CA bundle goes (default: a temp dir, removed on stop).
         port, proxy_port: fixed ports (0 = any free one).
+        workspaces, diagnostic_settings, row_limit, subscriptions: the fake ARM and
+                          Log Analytics (see AzureMonitorFake; runtime: ``fake.azure_monitor``).
         """
         self.tenants = [tenant] if isinstance(tenant, str) else list(tenant)
         self.tenant = self.tenants[0]
@@ -982,6 +994,10 @@ class FakeMicrosoft:
         self._workdir = workdir
         self._own_workdir = None
         self.add_records(load_records(records))
+        self.azure_monitor = AzureMonitorFake(
+            self._record_snapshot, self.faults, self.tenant, workspaces=workspaces,
+            diagnostic_settings=diagnostic_settings, row_limit=row_limit,
+            subscriptions=subscriptions)
 
     # -- lifecycle ----------------------------------------------------------
     def start(self):
@@ -1075,6 +1091,22 @@ class FakeMicrosoft:
     def control_url(self):
         return self.authority_host + "/_fake"
 
+    @property
+    def management_url(self):
+        return self.authority_host + "/management"
+
+    @property
+    def management_scope(self):
+        return self.management_url + "/.default"
+
+    @property
+    def log_analytics_url(self):
+        return self.authority_host + "/loganalytics"
+
+    @property
+    def log_analytics_scope(self):
+        return self.log_analytics_url + "/.default"
+
     def msal_kwargs(self):
         """Keyword arguments for msal.ConfidentialClientApplication besides the
         client id and credential."""
@@ -1086,7 +1118,10 @@ class FakeMicrosoft:
                 "authority": self.authority, "scope": self.scope, "port": self.port,
                 "ca_bundle": self.ca_bundle, "proxy_url": self.proxy_url,
                 "proxy_port": self.proxy_port, "control_url": self.control_url,
-                "tenant": self.tenant, "client_id": self.client_id, "pid": os.getpid()}
+                "tenant": self.tenant, "client_id": self.client_id, "pid": os.getpid(),
+                "management_url": self.management_url, "management_scope": self.management_scope,
+                "log_analytics_url": self.log_analytics_url,
+                "log_analytics_scope": self.log_analytics_scope}
 
     # -- runtime controls ---------------------------------------------------
     def set_fault(self, name, count=None, **params):
@@ -1102,6 +1137,11 @@ class FakeMicrosoft:
         token_error affects the next ``count`` token requests instead: Entra's
         answer for aadsts=CODE (e.g. 7000215, 700016), or status=500|503
         (AADSTS50000 / AADSTS90033), retry_after=None|int.
+        ARM requests: aadiam_forbidden (403 on the aadiam read), arm_forbidden (403
+        on every ARM GET, aadiam included).  Log Analytics queries: la_forbidden
+        (403), la_throttled (429, retry_after=2|None), la_server_error (status=503,
+        retry_after=None|int), la_partial (200 with half the rows and a PartialError
+        that is not about size), la_query_error (400 syntax error, message=).
         Any fault takes after=K: it lies dormant for the next K requests.  A page
         fault (repeat_next_link, duplicate, unordered) acts together with one of
         the others (e.g. unordered pages, then a hang)."""
@@ -1125,6 +1165,10 @@ class FakeMicrosoft:
         with self._lock:
             return [r.data for r in self._records]
 
+    def _record_snapshot(self):
+        with self._lock:
+            return list(self._records)
+
     def expire_tokens(self):
         """Make every issued access token expired (Graph then answers 401)."""
         with self._lock:
@@ -1140,6 +1184,12 @@ class FakeMicrosoft:
 
     def token_requests(self):
         return self.log.entries("token")
+
+    def arm_requests(self):
+        return self.log.entries("arm")
+
+    def loganalytics_requests(self):
+        return self.log.entries("loganalytics")
 
     def count(self, status=None, kind="graph"):
         """Logged requests of ``kind`` (None: all kinds) with ``status`` (None: any)."""
@@ -1196,6 +1246,10 @@ class FakeMicrosoft:
         if path.startswith("/_fake/"):
             ctx.entry.kind = "control"
             return self._control(h, ctx, path[len("/_fake/"):])
+        for prefix, kind in SERVICE_PREFIXES:
+            if path == prefix or path.startswith(prefix + "/"):
+                ctx.entry.kind = kind
+                return self._azure(h, ctx, kind, path[len(prefix):])
         if path.lower() == SIGNINS_PATH.lower():
             ctx.entry.kind = "graph"
             if method != "GET":
@@ -1371,8 +1425,9 @@ class FakeMicrosoft:
         return {self.graph_url, "https://localhost:%d" % self.port,
                 "https://graph.microsoft.com", GRAPH_APP_ID}
 
-    def _authenticate(self, h):
-        """(tenant, client_id) of a valid bearer token, or a 401 message."""
+    def _authenticate(self, h, audiences=None):
+        """(tenant, client_id) of a valid bearer token for ``audiences`` (default:
+        Graph's), or a 401 message."""
         scheme, _, token = h.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return None, "Access token is empty."
@@ -1383,9 +1438,28 @@ class FakeMicrosoft:
         tenant, client_id, audience, expiry = known
         if expiry <= time.time():
             return None, "Lifetime validation failed, the token is expired."
-        if audience not in self._graph_audiences():
+        if audience not in (audiences or self._graph_audiences()):
             return None, "Access token validation failure. Invalid audience."
         return (tenant, client_id), None
+
+    # -- ARM and Log Analytics (answers decided in fake_loganalytics.py) ----------
+    def _service_audiences(self, kind):
+        """Token audiences each service accepts: the fake's URL or the real one."""
+        if kind == "arm":
+            return {self.management_url, "https://management.azure.com",
+                    "https://management.core.windows.net"}
+        return {self.log_analytics_url, "https://api.loganalytics.io"}
+
+    def _azure(self, h, ctx, kind, subpath):
+        who, problem = self._authenticate(h, self._service_audiences(kind))
+        if who is None:
+            status, body, headers = unauthorized(kind, problem)
+        else:
+            ctx.entry.tenant, ctx.entry.client_id = who
+            answer = self.azure_monitor.arm if kind == "arm" else self.azure_monitor.query
+            status, body, headers = answer(ctx.method, subpath, ctx.params, ctx.body, who[1],
+                                           ctx.entry)
+        self._reply(h, ctx, status, body, headers)
 
     def _unauthorized(self, h, ctx, message):
         self._graph_reply(h, ctx, 401, graph_error(

@@ -279,29 +279,41 @@ def test_module_entry_point_groups(capsys):
         "failure-entities, auth-methods, conditional-access")
 
 
-@pytest.mark.parametrize("argv, authority, graph_url, known", [
-    ([], "https://login.microsoftonline.com", "https://graph.microsoft.com", True),
-    (["--cloud", "usgov"], "https://login.microsoftonline.us", "https://graph.microsoft.us",
-     True),
-    (["--cloud", "usgov-dod"], "https://login.microsoftonline.us",
-     "https://dod-graph.microsoft.us", True),
-    (["--cloud", "china"], "https://login.chinacloudapi.cn",
-     "https://microsoftgraph.chinacloudapi.cn", True),
+# Each cloud's hosts: login, Graph, Azure Resource Manager, Log Analytics.
+GLOBAL = ("https://login.microsoftonline.com", "https://graph.microsoft.com",
+          "https://management.azure.com", "https://api.loganalytics.io")
+USGOV = ("https://login.microsoftonline.us", "https://graph.microsoft.us",
+         "https://management.usgovcloudapi.net", "https://api.loganalytics.us")
+CHINA = ("https://login.chinacloudapi.cn", "https://microsoftgraph.chinacloudapi.cn",
+         "https://management.chinacloudapi.cn", "https://api.loganalytics.azure.cn")
+
+
+@pytest.mark.parametrize("argv, hosts, known", [
+    ([], GLOBAL, True),
+    (["--cloud", "usgov"], USGOV, True),
+    (["--cloud", "usgov-dod"], (USGOV[0], "https://dod-graph.microsoft.us") + USGOV[2:], True),
+    (["--cloud", "china"], CHINA, True),
     (["--cloud", "china", "--graph-url", "https://graph.example/"],
-     "https://login.chinacloudapi.cn", "https://graph.example", True),
-    (["--authority-host", "https://login.example"], "https://login.example",
-     "https://graph.microsoft.com", False),
+     (CHINA[0], "https://graph.example") + CHINA[2:], True),
+    (["--cloud", "usgov", "--management-url", "https://arm.example/",
+      "--log-analytics-url", "https://la.example"],
+     USGOV[:2] + ("https://arm.example", "https://la.example"), True),
+    (["--authority-host", "https://login.example"], ("https://login.example",) + GLOBAL[1:],
+     False),
 ])
-def test_clouds_choose_the_hosts(argv, authority, graph_url, known, monkeypatch):
+def test_clouds_choose_the_hosts(argv, hosts, known, monkeypatch):
     from check_entra_noninteractive import measures
+    from check_entra_noninteractive.sources import entra
 
     monkeypatch.setenv("ENTRA_CLIENT_SECRET", "x-secret-for-options")
     args = cli.build_parser(measures.GROUPS["signins"]).parse_args(
         ["--tenant-id", "contoso.example", "--client-id", "app-1", *argv])
     cli._check_args(args)
-    options = cli._graph_options(measures.GROUPS["signins"], args, deadline=0)
-    assert (options.authority_host, options.graph_url) == (authority, graph_url)
-    assert options.http.msal_options() == ({} if known else {"instance_discovery": False})
+    connection = entra.connect(args, "Microsoft Graph")
+    assert (connection.authority_host, args.graph_url or connection.cloud.graph,
+            args.management_url or connection.cloud.management,
+            args.log_analytics_url or connection.cloud.log_analytics) == hosts
+    assert connection.http.msal_options() == ({} if known else {"instance_discovery": False})
 
 
 def test_endpoint_overrides_must_be_https(run, write_json):

@@ -9,7 +9,7 @@ import responses
 from nagiosplugin import CheckError
 
 from check_entra_noninteractive import network, pacing
-from check_entra_noninteractive.sources import graph
+from check_entra_noninteractive.sources import graph, rest
 from check_entra_noninteractive.store import Store
 from conftest import signin
 
@@ -32,7 +32,7 @@ class Tokens:
 @pytest.fixture
 def source(tmp_path, monkeypatch):
     slept = []
-    monkeypatch.setattr(graph.time, "sleep", slept.append)
+    monkeypatch.setattr(rest.time, "sleep", slept.append)
     http = network.HttpSettings(timeout=5)
     store = Store(str(tmp_path / "s.sqlite"))
     paced = []  # the budget's own waits, on a clock of their own

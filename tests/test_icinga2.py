@@ -166,8 +166,8 @@ def test_shipped_configuration_validates(icinga2, tmp_path):
     code, out = validate(icinga2, tmp_path, text)
     assert code == 0, out
     assert "Instantiated 5 CheckCommands" not in out  # the ITL's are there too
-    assert re.search(r"Instantiated 10 Services", out), out
-    assert re.search(r"Instantiated 2 Hosts", out), out
+    assert re.search(r"Instantiated 15 Services", out), out
+    assert re.search(r"Instantiated 3 Hosts", out), out
 
     command = object_attributes(icinga2, tmp_path, "CheckCommand", "entra_signins")
     assert "/check_entra_signins" in command
@@ -630,7 +630,7 @@ cfg_file=%(nagios)s/example-hosts.cfg
     proc = subprocess.run([nagios4, "-v", str(main)], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "Checked 10 services." in proc.stdout, proc.stdout
+    assert "Checked 15 services." in proc.stdout, proc.stdout
     assert "Checked 7 commands." in proc.stdout, proc.stdout   # 6 shipped + notify-nothing
     assert "Total Warnings: 0" in proc.stdout, proc.stdout
 

@@ -32,7 +32,7 @@ import pytest
 
 from check_entra_noninteractive import measures, normalize, statedir, timeutil
 from check_entra_noninteractive.normalize import COLUMNS
-from check_entra_noninteractive.store import Store
+from check_entra_noninteractive.store import SCHEMA_VERSION, Store
 from check_entra_noninteractive.window import Window
 from conftest import SAMPLE, run_script, script, signin
 from fake_microsoft import FakeMicrosoft
@@ -235,7 +235,7 @@ CREATE TABLE pacing_block (key TEXT PRIMARY KEY, until REAL NOT NULL);
 """
 
 
-@pytest.mark.parametrize("version", [0, 1, 3], ids=["main's (0)", "1", "newer (3)"])
+@pytest.mark.parametrize("version", [0, 1, 2, 4], ids=["main's (0)", "1", "2", "newer (4)"])
 def test_store_of_another_schema_is_rebuilt(run, graph, state, fresh, version):
     """The old table, with coverage that claims the whole hour and a single row: trusting
     it would report 1 sign-in."""
@@ -256,13 +256,13 @@ def test_store_of_another_schema_is_rebuilt(run, graph, state, fresh, version):
     assert result.first == fresh
     notes = [line for line in result.out.splitlines() if line.startswith("store ")]
     if version:
-        assert notes == ["store %s had schema version %d, this check needs 2: rebuilt (it is a "
-                         "cache of Microsoft's data)" % (path, version)]
+        assert notes == ["store %s had schema version %d, this check needs %d: rebuilt (it is "
+                         "a cache of Microsoft's data)" % (path, version, SCHEMA_VERSION)]
     else:
         assert notes == []  # main's store had no version: nothing to tell
     assert graph.graph_requests()
     db = sqlite3.connect(str(path))
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert db.execute("SELECT COUNT(*) FROM signins WHERE id = 'old-1'").fetchone()[0] == 0
     db.close()
 
@@ -525,7 +525,7 @@ def _window(start_min, end_min, types=NI):
 
 
 def _coverage(store):
-    return sorted(store.query("SELECT event_type, start, end FROM coverage"))
+    return sorted(store.query("SELECT part, start, end FROM coverage"))
 
 
 @pytest.fixture
@@ -601,7 +601,7 @@ def test_short_retention_never_makes_a_later_run_undercount(run, graph, state, f
         oldest = store.query("SELECT MIN(created) FROM signins")[0][0]
         assert oldest >= timeutil.to_store(cut)
         starts = [row[0] for row in store.query(
-            "SELECT start FROM coverage WHERE event_type = 'nonInteractiveUser'")]
+            "SELECT start FROM coverage WHERE part = 'nonInteractiveUser'")]
         assert min(starts) >= timeutil.to_store(cut)
         assert store.gaps(Window(T, T + 60 * MIN), DELAY)[0][0] == T
     graph.reset_log()

@@ -8,10 +8,19 @@ JSON Lines line by line, CSV row by row.
 import csv
 import json
 import os
+import shutil
+import tempfile
 
 from nagiosplugin import CheckError
 
-from .. import normalize
+from .. import normalize, options, timeutil
+from ..collector import Collection
+from ..store import Store
+from ..window import DEFAULT_EVENT_TYPES, Window, closing
+
+NAME = "file"
+# An exported file is complete as it is: no delay, and nothing remembered between runs.
+DEFAULT_DELAY = None
 
 PAGE_SIZE = 1000
 CHUNK = 1 << 20
@@ -242,3 +251,63 @@ def read_pages(path, keep=None, page_size=PAGE_SIZE):
 
 def describe(path):
     return "file %s" % os.path.basename(path)
+
+
+def add_options(parser):
+    group = parser.add_argument_group("file source")
+    group.add_argument("--input", metavar="PATH",
+                       help="read an exported sign-in log (Graph JSON, JSON Lines, or the "
+                            "portal's JSON/CSV download) instead of an online source")
+
+
+def check_args(args):
+    if args.window is not None:
+        raise options.UsageError("--window does not apply to --input: it reports the whole "
+                                 "file, or --start/--end")
+
+
+class FileCollection(Collection):
+    """A store in a temporary directory that disappears with the collection."""
+
+    def __init__(self, store, window, source, directory):
+        super().__init__(store, window, source)
+        self.directory = directory
+
+    def close(self):
+        super().close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def collect(args, run):
+    """Read the file's sign-ins of the window (or all of them) into a temporary store."""
+    path, start, end = args.input, args.start, args.end
+    event_types = tuple(args.event_types or DEFAULT_EVENT_TYPES)
+    # mkdtemp makes the directory 0700: the rows are personal data.
+    directory = tempfile.mkdtemp(prefix="entra-file-")
+    store = Store(os.path.join(directory, "signins.sqlite"))
+    try:
+        bounded = Window(start or timeutil.parse_time("0001-01-01T00:00:00Z"),
+                         end or timeutil.parse_time("9999-12-31T23:59:59Z"),
+                         tuple(event_types))
+        for page in read_pages(path, keep=bounded.contains):
+            store.add(page)
+        if start and end:
+            window = bounded
+        else:
+            # Open ends reach to the file's first or last sign-in, which counts too.
+            where, params = bounded.where()
+            first, last = store.query(
+                "SELECT MIN(created), MAX(created) FROM signins WHERE " + where, params)[0]
+            if first is None:
+                first = last = start or end or timeutil.utcnow()
+            else:
+                first, last = timeutil.from_store(first), timeutil.from_store(last)
+            if end:
+                window = Window(start or first, end, tuple(event_types))
+            else:
+                window = closing(start or first, max(last, start or first), event_types)
+    except BaseException:
+        store.close()
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    return FileCollection(store, window, describe(path), directory)
