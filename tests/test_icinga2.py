@@ -2,10 +2,10 @@
 
 - ``icinga2 daemon -C`` validates the shipped files (commands, templates, example hosts),
   for both ways of installing the checks and for a distributed setup.
-- A real Icinga 2 daemon runs the five checks of two tenant hosts through the shipped
-  CheckCommands and templates: one host reads samples/nonint-signins.json, the other reads
-  the local fake of Microsoft's endpoints (tests/fake_microsoft.py, in subprocess mode)
-  through its authenticating proxy, with the client secret and the proxy password in host
+- A real Icinga 2 daemon runs the five checks of three tenant hosts through the shipped
+  CheckCommands and templates: one host reads samples/nonint-signins.json, the others read
+  the local fake of Microsoft's endpoints (tests/fake_microsoft.py, in subprocess mode),
+  one through Graph and one through Log Analytics, through its authenticating proxy, with the client secret and the proxy password in host
   vars. From Icinga's PerfdataWriter files the test takes the states and perfdata Icinga
   recorded and compares them with the same command lines (taken from Icinga's log) run
   directly; from Icinga's log it proves that no secret was on a command line.
@@ -272,7 +272,9 @@ def fake_graph(tmp_path):
     config.write_text(json.dumps({
         "records_file": str(SAMPLE), "tenant": TENANT, "client_id": CLIENT,
         "client_secret": SECRET, "proxy_user": "ciproxy", "proxy_password": PROXY_SECRET,
-        "workdir": str(work)}))
+        "workdir": str(work), "workspaces": [LA_WORKSPACE],
+        "diagnostic_settings": [{"name": "to-la", "workspace": LA_WORKSPACE["name"],
+                                 "logs": {"NonInteractiveUserSignInLogs": True}}]}))
     ready = work / "ready.json"
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "tests"),
@@ -301,6 +303,7 @@ def fake_graph(tmp_path):
 
 
 RECORD = "ENTRA-RECORD"
+LA_WORKSPACE = {"name": "la-icinga", "customer_id": "eeeeeeee-0000-4000-8000-000000000005"}
 
 
 def daemon_config(base, fake):
@@ -356,11 +359,29 @@ object Host "tenant-graph" {
   vars.entra_overrides = %(no_thresholds)s
 %(common)s
 }
+
+/* The fake Log Analytics workspace, found through the fake Resource Manager. */
+object Host "tenant-la" {
+  import "entra-tenant"
+  vars.entra_tenant_id = "%(tenant)s"
+  vars.entra_client_id = "%(client)s"
+  vars.entra_client_secret = "%(secret)s"
+  vars.entra_authority_host = "%(authority)s"
+  vars.entra_source = "loganalytics"
+  vars.entra_workspaces = "LA-Icinga"
+  vars.entra_management_url = "%(management)s"
+  vars.entra_log_analytics_url = "%(log_analytics)s"
+  vars.entra_ca_bundle = "%(ca)s"
+  vars.entra_state_dir = "%(base)s/state-la"
+  vars.entra_overrides = %(no_thresholds)s
+%(common)s
+}
 """ % {"perf": perf, "record": RECORD, "sample": SAMPLE, "base": base, "common": common,
        "tenant": TENANT, "client": CLIENT, "secret": SECRET,
        "authority": fake["authority_host"], "graph": fake["graph_url"],
        "proxy_port": fake["proxy_port"], "proxy_secret": PROXY_SECRET,
-       "ca": fake["ca_bundle"], "no_thresholds": no_thresholds}
+       "ca": fake["ca_bundle"], "no_thresholds": no_thresholds,
+       "management": fake["management_url"], "log_analytics": fake["log_analytics_url"]}
 
 
 def perfdata_records(directory):
@@ -413,7 +434,9 @@ def command_target(argv):
     else:
         script = Path(argv[0]).name
     service = {v: k for k, v in CHECKS.items()}[script]
-    return ("tenant-file" if "--input" in argv else "tenant-graph"), service
+    if "--input" in argv:
+        return "tenant-file", service
+    return ("tenant-la" if "--source" in argv else "tenant-graph"), service
 
 
 def stop_daemon(proc):
@@ -440,7 +463,8 @@ def test_icinga2_daemon_runs_the_five_checks(icinga2, fake_graph, tmp_path):
     config = base / "icinga2.conf"
     config.write_text(daemon_config(base, info))
     log_path = base / "daemon.log"
-    wanted = {(host, name) for host in ("tenant-file", "tenant-graph") for name in CHECKS}
+    wanted = {(host, name) for host in ("tenant-file", "tenant-graph", "tenant-la")
+              for name in CHECKS}
 
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([icinga2, "daemon", "-c", str(config), "-x", "notice",
@@ -483,7 +507,11 @@ def test_icinga2_daemon_runs_the_five_checks(icinga2, fake_graph, tmp_path):
     # from the environment), and the five checks of the tenant made one fetch: 3 pages.
     graph_requests = control.graph_requests()
     assert len(graph_requests) == 3, graph_requests
-    assert len(control.log("token")) == 1
+    # The Log Analytics host: one query for its five checks, one lookup (settings and the
+    # workspace), one token for each API.
+    assert len(control.log("loganalytics")) == 1
+    assert len(control.log("arm")) == 2
+    assert len(control.log("token")) == 3
     assert control.state()["proxy_requests"]
 
     by_target = {}
@@ -520,6 +548,11 @@ def test_icinga2_daemon_runs_the_five_checks(icinga2, fake_graph, tmp_path):
     assert "--warning" not in graph_signins and "--critical" not in graph_signins
     assert ["--proxy-user", "ciproxy"] == graph_signins[graph_signins.index("--proxy-user"):
                                                       graph_signins.index("--proxy-user") + 2]
+    la_signins = by_target[("tenant-la", "entra-signins")]
+    for pair in (["--source", "loganalytics"], ["--workspace", "LA-Icinga"],
+                 ["--management-url", info["management_url"]],
+                 ["--log-analytics-url", info["log_analytics_url"]]):
+        assert la_signins[la_signins.index(pair[0]):][:2] == pair, (pair, la_signins)
 
     # Icinga's states and perfdata are what the same command prints when run directly
     # (the graph ones with an empty store, so they fetch again through the proxy).
@@ -538,7 +571,7 @@ def test_icinga2_daemon_runs_the_five_checks(icinga2, fake_graph, tmp_path):
         latest = records[(host, service)][-1]
         assert STATE_IDS[latest["STATE"]] == direct.returncode, (host, service, latest,
                                                                  direct.stdout)
-        if host == "tenant-graph":
+        if host != "tenant-file":
             assert latest["STATE"] == "OK", latest
         direct_perf = parse_perfdata(plugin_perfdata(direct.stdout))
         icinga_perf = parse_perfdata(latest["PERF"])
@@ -547,8 +580,9 @@ def test_icinga2_daemon_runs_the_five_checks(icinga2, fake_graph, tmp_path):
             direct.stdout.split("\n")[0].split("|")[0].strip()
         values_by_host.setdefault(host, {}).update(icinga_perf)
 
-    # The Graph source reported exactly what the file source did.
+    # Graph and Log Analytics reported exactly what the file source did.
     assert values_by_host["tenant-graph"] == values_by_host["tenant-file"]
+    assert values_by_host["tenant-la"] == values_by_host["tenant-file"]
     assert values_by_host["tenant-file"]["total"] == (2466.0, "")
     assert values_by_host["tenant-file"]["failed_pct"] == (9.21, "%")
     # The shipped thresholds judge the sample's attack hour: not all OK.

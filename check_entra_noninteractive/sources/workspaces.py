@@ -81,8 +81,19 @@ class Finder:
         """The workspaces to read for ``event_types``, or CheckError."""
         if self.workspace_ids:
             return Found([Workspace(i, i, tuple(event_types)) for i in self.workspace_ids])
-        found = self._cached(event_types) or self._look_up(event_types)
+        found = self._cached(event_types) or self._locked_look_up(event_types)
         return self._chosen(found, event_types)
+
+    def _locked_look_up(self, event_types):
+        # Five checks start together: one looks up, the others wait and read its cache.
+        from ..fetch import release_lock, wait_for_lock
+
+        lock = wait_for_lock(os.path.join(self.connection.directory, "fetch.lock"),
+                             self.deadline)
+        try:
+            return self._cached(event_types) or self._look_up(event_types)
+        finally:
+            release_lock(lock)
 
     # -- cache -------------------------------------------------------------------------
     def _cache_path(self, event_types):
