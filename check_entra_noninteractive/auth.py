@@ -178,6 +178,7 @@ class TokenProvider:
         # Fetch threads share one provider: one of them asks and saves, the others then
         # find the token in the cache (two saves at once would race on the cache file).
         self._lock = threading.RLock()
+        self._refused = set()
 
     def _application(self):
         if self._app is None:
@@ -256,10 +257,15 @@ class TokenProvider:
             return None, result["error"]
         return result, None
 
-    def forget(self, token):
-        """Drop a token the API refused, so the next call asks for a new one."""
+    def refused(self, token):
+        """An API refused ``token`` (401): drop it, so the next call asks for a new one.
+        True while it is the only token refused in this run (one expired or revoked early
+        is worth a new one, however many threads met it), False once a new one is refused
+        too (the app itself is refused)."""
         with self._lock:
+            self._refused.add(token)
             self._forget(token)
+            return len(self._refused) == 1
 
     def _forget(self, token):
         if self._cache is not None:

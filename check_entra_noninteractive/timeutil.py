@@ -65,6 +65,14 @@ def display(moment):
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def exact(moment):
+    """ISO form for an API's filter or query: microseconds only when there are any."""
+    text = moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        text += ".%06d" % moment.microsecond
+    return text + "Z"
+
+
 def display_stored(text):
     return display(from_store(text)) if text else ""
 

@@ -25,8 +25,10 @@ class Tokens:
         assert scope == GRAPH + "/.default"
         return "access-token-123456789"
 
-    def forget(self, token):
+    def refused(self, token):
+        # What auth.TokenProvider.refused promises: forget it; True the first time only.
         self.forgotten.append(token)
+        return len(self.forgotten) == 1
 
 
 @pytest.fixture

@@ -342,39 +342,37 @@ object Host "tenant-file" {
 %(common)s
 }
 
-/* The fake Graph through the fake's authenticating proxy; no thresholds: all OK. */
-object Host "tenant-graph" {
+/* The fake's tenant and app; no thresholds: all OK. */
+template Host "fake-tenant" {
   import "entra-tenant"
   vars.entra_tenant_id = "%(tenant)s"
   vars.entra_client_id = "%(client)s"
   vars.entra_client_secret = "%(secret)s"
   vars.entra_authority_host = "%(authority)s"
+  vars.entra_ca_bundle = "%(ca)s"
+  vars.entra_overrides = %(no_thresholds)s
+%(common)s
+}
+
+/* The fake Graph through the fake's authenticating proxy. */
+object Host "tenant-graph" {
+  import "fake-tenant"
   vars.entra_graph_url = "%(graph)s"
   vars.entra_proxy_host = "127.0.0.1"
   vars.entra_proxy_port = %(proxy_port)d
   vars.entra_proxy_user = "ciproxy"
   vars.entra_proxy_password = "%(proxy_secret)s"
-  vars.entra_ca_bundle = "%(ca)s"
   vars.entra_state_dir = "%(base)s/state-graph"
-  vars.entra_overrides = %(no_thresholds)s
-%(common)s
 }
 
 /* The fake Log Analytics workspace, found through the fake Resource Manager. */
 object Host "tenant-la" {
-  import "entra-tenant"
-  vars.entra_tenant_id = "%(tenant)s"
-  vars.entra_client_id = "%(client)s"
-  vars.entra_client_secret = "%(secret)s"
-  vars.entra_authority_host = "%(authority)s"
+  import "fake-tenant"
   vars.entra_source = "loganalytics"
   vars.entra_workspaces = "LA-Icinga"
   vars.entra_management_url = "%(management)s"
   vars.entra_log_analytics_url = "%(log_analytics)s"
-  vars.entra_ca_bundle = "%(ca)s"
   vars.entra_state_dir = "%(base)s/state-la"
-  vars.entra_overrides = %(no_thresholds)s
-%(common)s
 }
 """ % {"perf": perf, "record": RECORD, "sample": SAMPLE, "base": base, "common": common,
        "tenant": TENANT, "client": CLIENT, "secret": SECRET,

@@ -5,6 +5,7 @@ The same dataset is served through Graph and through Log Analytics: every check 
 print the same perfdata and write the same DD measures either way."""
 
 import json
+import re
 
 import pytest
 
@@ -236,10 +237,24 @@ def test_query_errors_carry_log_analytics_own_words(run, fake, tmp_path):
     fake.set_fault("la_query_error")
     result = run("signins", *la_args(fake, tmp_path, *WINDOW))
     assert result.code == 3, result.out
-    assert result.first.startswith(UNKNOWN + "Log Analytics refused the query on workspace ")
-    assert "(HTTP 400 BadArgumentError): " in result.first
-    assert result.first != UNKNOWN + "Log Analytics refused the query on workspace " \
-        "la-security (HTTP 400 BadArgumentError): "
+    # The innermost of the nested errors: the words that say what is wrong.
+    assert re.fullmatch(re.escape(UNKNOWN) + r"Log Analytics refused the query on workspace "
+                        r"(la-security|LA-Identity) \(HTTP 400 BadArgumentError\): Query could "
+                        r"not be parsed at '.' on line \[3,0\]", result.first), result.first
+
+
+def test_a_token_refused_mid_run_is_replaced_once(run, fake, tmp_path):
+    first = run("signins", *la_args(fake, tmp_path, "--start", "2026-11-20T08:00:00Z",
+                                    "--end", "2026-11-20T08:30:00Z"))
+    assert first.code == 0, first.out
+    fake.expire_tokens()  # MSAL's cache still holds it: both workspaces answer 401 first
+    fake.reset_log()
+    later = run("signins", *la_args(fake, tmp_path, "--start", "2026-11-20T08:30:00Z",
+                                    "--end", "2026-11-20T09:00:00Z"))
+    assert later.code == 0, later.out
+    statuses = sorted(q.status for q in queries(fake))
+    assert statuses[-2:] == [401, 401] and statuses.count(200) == 2, statuses
+    assert len(fake.token_requests()) == 1  # one new token for both workspaces' threads
 
 
 def test_a_partial_answer_is_never_reported(run, fake, tmp_path):
@@ -339,3 +354,40 @@ def test_a_window_older_than_the_workspaces_keep_is_refused(run, records, tmp_pa
             "its retention period (30 days unless it was changed)" % start)
     else:
         assert result.first.startswith("ENTRA SIGNINS OK - 0 non-interactive sign-ins")
+
+
+def test_a_workspace_the_app_may_not_read_is_one_unknown_line(run, records, tmp_path,
+                                                              monkeypatch):
+    with serve(records, [WS_A], [TO_A]) as fake:
+        use_fake(monkeypatch, fake)
+        fake.set_fault("arm_forbidden", after=1)  # the settings are read, the workspace not
+        result = run("signins", *la_args(fake, tmp_path, *WINDOW))
+    assert result.code == 3, result.out
+    assert result.first == UNKNOWN + (
+        "Azure Resource Manager denied reading workspace la-security (403 "
+        "AuthorizationFailed): give the app Reader on it, or give --workspace-id GUID")
+
+
+def test_json_columns_read_the_same_as_strings_and_as_objects():
+    """The non-interactive table holds JSON as strings, SigninLogs as dynamic objects."""
+    from check_entra_noninteractive.normalize import from_log_analytics
+    from check_entra_noninteractive.window import EVENT_BITS
+
+    location = {"city": "Lyon", "state": "Rhône", "countryOrRegion": "FR"}
+    status = {"errorCode": 50126, "failureReason": "Invalid username or password."}
+    policies = [{"id": "p1", "displayName": "Require MFA", "result": "failure"}]
+    base = {"Id": "x1", "TimeGenerated": "2026-11-20T08:00:01.1234567Z", "ResultType": "",
+            "Type": "SigninLogs", "RiskEventTypes_V2": ["unfamiliarFeatures"]}
+    as_objects = from_log_analytics(dict(base, LocationDetails=location, Status=status,
+                                         ConditionalAccessPolicies=policies))
+    as_strings = from_log_analytics(dict(
+        base, LocationDetails=json.dumps(location), Status=json.dumps(status),
+        ConditionalAccessPolicies=json.dumps(policies),
+        RiskEventTypes_V2=json.dumps(base["RiskEventTypes_V2"])))
+    assert as_objects == as_strings
+    assert (as_objects["city"], as_objects["country"], as_objects["error_code"],
+            as_objects["success"], as_objects["failure_reason"]) == \
+        ("Lyon", "FR", 50126, 0, "Invalid username or password.")
+    assert json.loads(as_objects["ca_policies"]) == [["p1", "Require MFA", "failure"]]
+    assert as_objects["created"] == "2026-11-20T08:00:01.123456Z"
+    assert as_objects["event_mask"] == EVENT_BITS["interactiveUser"]

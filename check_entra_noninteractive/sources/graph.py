@@ -6,7 +6,6 @@ everything newer than its oldest sign-in is complete, which is what lets the col
 keep partial progress (fetch.py checks the order before relying on it).
 """
 
-import json
 from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
@@ -78,14 +77,7 @@ class GraphCollector(collector.OnlineSource):
 def signins_filter(start, end, event_types):
     kinds = " or ".join("t eq '%s'" % t for t in event_types)
     return ("createdDateTime ge %s and createdDateTime lt %s and signInEventTypes/any(t: %s)"
-            % (_graph_time(start), _graph_time(end), kinds))
-
-
-def _graph_time(moment):
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += ".%06d" % moment.microsecond
-    return text + "Z"
+            % (timeutil.exact(start), timeutil.exact(end), kinds))
 
 
 class GraphSource:
@@ -100,7 +92,6 @@ class GraphSource:
         self.pacer = pacer
         self.deadline = deadline      # time.time() value
         self.max_attempts = max_attempts
-        self.refused_tokens = 0
 
     @property
     def scope(self):
@@ -130,11 +121,7 @@ class GraphSource:
                              headers)
         status, body = response.status_code, response.content
         if status == 200:
-            try:
-                page = json.loads(body)
-            except ValueError:
-                raise rest.Transient("Microsoft Graph's answer ended mid-JSON (%d bytes)"
-                                     % len(body))
+            page = rest.json_body(response, "Microsoft Graph")
             if not isinstance(page, dict) or not isinstance(page.get("value"), list):
                 raise CheckError("Microsoft Graph answered without a 'value' list: is "
                                  "--graph-url right?")
@@ -144,9 +131,7 @@ class GraphSource:
         if transient:
             raise transient
         if status == 401:
-            self.tokens.forget(token)
-            self.refused_tokens += 1
-            if self.refused_tokens == 1:  # expired or revoked early: one new token
+            if self.tokens.refused(token):
                 raise rest.Transient("Microsoft Graph refused the token (401); asking for a "
                                      "new one", retry_after=0)
             raise CheckError("Microsoft Graph refused the token (401 %s): %s" % (

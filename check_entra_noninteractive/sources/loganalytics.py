@@ -8,9 +8,7 @@ answered for it; a sign-in held by two workspaces is stored once, by its Id.
 """
 
 import json
-import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -94,18 +92,14 @@ def check_args(args):
 
 def collect(args, run):
     connection = entra.connect(args, "Log Analytics")
-    finder = workspaces.Finder(connection, args.management_url or connection.cloud.management,
-                               args.workspace, args.workspace_ids, run.deadline)
-    source = LogAnalyticsCollector(connection, finder,
-                                   args.log_analytics_url or connection.cloud.log_analytics, run)
-    finder.probe = source.has_table
+    source = LogAnalyticsCollector(connection, args, run)
     return collector.collect_online(collector.OnlineOptions.from_args(args, run), source)
 
 
 def query_text(start, end, event_types):
     """KQL for the sign-ins of ``event_types`` with start <= TimeGenerated < end."""
     bounds = ("| where TimeGenerated >= datetime(%s) and TimeGenerated < datetime(%s)"
-              % (_kql_time(start), _kql_time(end)))
+              % (timeutil.exact(start), timeutil.exact(end)))
     legs = []
     for event_type in event_types:
         table = TABLES[event_type]
@@ -116,15 +110,8 @@ def query_text(start, end, event_types):
     return "union isfuzzy=true\n" + ",\n".join(legs)
 
 
-def _kql_time(moment):
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += ".%06d" % moment.microsecond
-    return text + "Z"
-
-
 def timespan(start, end):
-    return "%s/%s" % (_kql_time(start), _kql_time(end))
+    return "%s/%s" % (timeutil.exact(start), timeutil.exact(end))
 
 
 class TooLarge(Exception):
@@ -147,8 +134,6 @@ class QueryClient:
         self.session = session
         self.pacer = pacer
         self.deadline = deadline
-        self._refused = 0
-        self._lock = threading.Lock()
 
     @property
     def scope(self):
@@ -177,7 +162,7 @@ class QueryClient:
                              headers, body)
         status, content = response.status_code, response.content
         if status == 200:
-            return _table(content, workspace)
+            return _table(rest.json_body(response, "Log Analytics"), workspace)
         if status == 204:  # the workspace has no data at all
             return []
         code, message = rest.error_of(content)
@@ -186,11 +171,7 @@ class QueryClient:
             raise transient
         detail = _innermost(content) or message or ""
         if status == 401:
-            self.tokens.forget(token)
-            with self._lock:
-                self._refused += 1
-                first = self._refused == 1
-            if first:  # expired or revoked early: one new token
+            if self.tokens.refused(token):
                 raise rest.Transient("Log Analytics refused the token (401); asking for a new "
                                      "one", retry_after=0)
             raise CheckError("Log Analytics refused the token (401 %s): %s"
@@ -208,12 +189,8 @@ class QueryClient:
                          % (workspace.name, status, code or "", detail[:300]))
 
 
-def _table(content, workspace):
+def _table(answer, workspace):
     """The rows of a 200 answer as dicts, or TooLarge / CheckError for a partial one."""
-    try:
-        answer = json.loads(content)
-    except ValueError:
-        raise rest.Transient("Log Analytics' answer ended mid-JSON (%d bytes)" % len(content))
     error = answer.get("error") if isinstance(answer, dict) else None
     if error:
         detail = _innermost(json.dumps({"error": error})) or str(error.get("message", ""))
@@ -269,11 +246,13 @@ class LogAnalyticsCollector(collector.OnlineSource):
     keeps_text = ("a workspace keeps sign-ins for its retention period (30 days unless it "
                   "was changed)")
 
-    def __init__(self, connection, finder, api_url, run):
+    def __init__(self, connection, args, run):
         super().__init__(connection)
-        self.finder = finder
-        self.api_url = api_url
+        self.api_url = args.log_analytics_url or connection.cloud.log_analytics
         self.run = run
+        self.finder = workspaces.Finder(
+            connection, args.management_url or connection.cloud.management, args.workspace,
+            args.workspace_ids, run.deadline, probe=self.has_table)
         self._found = None
 
     @property
@@ -320,6 +299,9 @@ class LogAnalyticsCollector(collector.OnlineSource):
         self._run(store, client, tasks)
 
     def _run(self, store, client, tasks):
+        # Only a fetch needs threads: not imported on every check's start.
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
         done = total = 0
         pending = {}
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:

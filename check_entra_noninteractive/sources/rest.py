@@ -52,6 +52,15 @@ def transient_status(response, code):
     return None
 
 
+def json_body(response, service):
+    """The JSON of a 200 answer; a body cut off mid-JSON is worth another try."""
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        raise Transient("%s's answer ended mid-JSON (%d bytes)"
+                        % (service, len(response.content)))
+
+
 def error_of(body):
     """(code, message) of Microsoft's ``{"error": {"code", "message"}}``, or (None, None)."""
     try:

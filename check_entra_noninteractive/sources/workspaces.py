@@ -69,13 +69,14 @@ def names(text):
 
 
 class Finder:
-    def __init__(self, connection, management_url, workspace, workspace_ids, deadline):
+    def __init__(self, connection, management_url, workspace, workspace_ids, deadline,
+                 probe):
         self.connection = connection
         self.management_url = management_url.rstrip("/")
         self.wanted = names(workspace)
         self.workspace_ids = workspace_ids or []
         self.deadline = deadline
-        self.probe = None  # set by the caller: probe(workspace, event_type) -> bool
+        self.probe = probe  # probe(workspace, event_type): whether its table resolves
 
     def find(self, event_types):
         """The workspaces to read for ``event_types``, or CheckError."""
@@ -146,9 +147,11 @@ class Finder:
         receives, seen = {}, []
         for setting in _values(settings):
             props = setting.get("properties") or {}
-            categories = [t for log in props.get("logs") or [] if isinstance(log, dict)
-                          and log.get("enabled") is True
-                          for t in [wanted.get(str(log.get("category", "")).lower())] if t]
+            categories = set()
+            for log in props.get("logs") or []:
+                if isinstance(log, dict) and log.get("enabled") is True:
+                    categories.add(wanted.get(str(log.get("category", "")).lower()))
+            categories.discard(None)
             target = props.get("workspaceId")
             seen.append("%s (%s)" % (setting.get("name", "?"), "workspace" if target else
                                      "no workspace"))
@@ -273,15 +276,15 @@ class _Arm:
         response = rest.send(self.session, "GET", self.url + path, self.host, self.http,
                              self.deadline, {"Authorization": "Bearer " + token,
                                              "Accept": "application/json"})
-        code, message = rest.error_of(response.content)
         if response.status_code == 200:
-            try:
-                return json.loads(response.content)
-            except ValueError:
-                raise rest.Transient("Azure Resource Manager's answer ended mid-JSON")
+            return rest.json_body(response, "Azure Resource Manager")
+        code, message = rest.error_of(response.content)
         transient = rest.transient_status(response, code)
         if transient:
             raise transient
+        if response.status_code == 401 and self.tokens.refused(token):
+            raise rest.Transient("Azure Resource Manager refused the token (401); asking for "
+                                 "a new one", retry_after=0)
         if response.status_code in (401, 403, 404):
             raise _Refused(response.status_code, code, message)
         raise CheckError("Azure Resource Manager answered HTTP %d %s: %s"
