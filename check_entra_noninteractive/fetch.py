@@ -1,10 +1,12 @@
 """Fill the gaps of a window from Graph: several page chains at once, progress kept per page.
 
 The query asks Graph for newest first (and each page is checked for it). After a range's
-first page, everything newer than that page's oldest second is complete; the rest of the
-range is split into a few sub-ranges fetched concurrently, so the shared request budget,
-not one page's latency, sets the pace. Only the first page of a gap is split, so a window
-of N sign-ins costs about ceil(N/1000) requests plus one per sub-range.
+first page, everything newer than that page's oldest second is complete, and the page gives
+the density of sign-ins. The rest of the range is then planned in whole pages: the first
+chain keeps following its own nextLink for the newest share, and the older shares go to new
+queries fetched concurrently, so the shared request budget, not one page's latency, sets
+the pace. When the density holds, a window of N sign-ins costs ceil(N/1000) requests, or one
+more when N leaves too little room on its last page (see ``split_shares``).
 """
 
 import fcntl
@@ -21,6 +23,7 @@ from . import statedir, timeutil
 from .pacing import OutOfTime
 
 SECOND = timedelta(seconds=1)
+PAGE = 1000  # sign-ins per page ($top in sources/graph.py)
 
 
 class Fetcher:
@@ -100,11 +103,15 @@ class Fetcher:
         page may claim "everything from its oldest second on is here" only while the order
         holds. Once a page breaks it, the chain's claims so far are withdrawn and the range
         is claimed only when its last page has come.
+
+        A chain that split goes on with its own nextLink, whose query reaches further back
+        than the share it kept: it ends at the first page older than that share, which
+        proves the share complete.
         """
         url = url or self.source.first_url(start, end, self.event_types)
         complete_from = end
         claims, ordered, seen = [], True, set()
-        while url is not None:
+        while complete_from > start:
             if self._failure is not None:
                 return
             if url in seen:
@@ -129,28 +136,37 @@ class Fetcher:
                 claims.append((cut, complete_from, asked))
             self._advance(rows, (complete_from - cut).total_seconds(), start, cut, end)
             complete_from = cut
-            if url is not None and splittable and ordered and \
-                    self._split(start, cut, end, rows):
-                return
+            if splittable and ordered and cut > start:
+                start = self._split(start, cut, end, rows)
             splittable = False
 
     def _split(self, start, cut, end, rows):
-        """After a gap's first page: hand the rest to several chains, if it is worth it."""
-        page_span = (end - cut).total_seconds() or 1.0
-        expected = len(rows) / 1000.0 * (cut - start).total_seconds() / page_span
-        shares = split_shares(expected, self.workers)
-        if len(shares) < 2:
-            return False
-        bounds, lower = [], start
-        for share in shares[:-1]:
-            upper = lower + (cut - start) * (share / expected)
-            bounds.append((lower, upper))
-            lower = upper
-        bounds.append((lower, cut))
+        """After a gap's first page: hand the older shares of the rest to new chains.
+
+        Returns the lower bound of the share this chain keeps (``start`` if it keeps all):
+        following its own nextLink costs no request for the sign-ins of the page's oldest
+        second, which a new query would fetch again.
+        """
+        cut_key = timeutil.to_store(cut)
+        tied = sum(1 for row in rows if row["created"] < cut_key)  # the oldest second
+        if tied == len(rows):  # one second fills the page: no density to plan with
+            return start
+        per_second = (len(rows) - tied) / (end - cut).total_seconds()  # all of [cut, end)
+        pages = (per_second * (cut - start).total_seconds() - tied) / PAGE
+        bounds, below = [], tied  # sign-ins in [bound, cut)
+        for share in split_shares(pages, self.workers)[:-1]:
+            below += share * PAGE
+            # Whole seconds: this chain proves its share complete only down to one.
+            bound = (cut - timedelta(seconds=below / per_second)).replace(microsecond=0)
+            if start < bound < (bounds[-1] if bounds else cut):
+                bounds.append(bound)
+        if not bounds:
+            return start
         with self._cond:
-            self._tasks.extend((lower, upper, None, False) for lower, upper in bounds)
+            self._tasks.extend((lower, upper, None, False)
+                               for lower, upper in zip(bounds[1:] + [start], bounds))
             self._cond.notify_all()
-        return True
+        return bounds[0]
 
     def _advance(self, rows, seconds, start, cut, end):
         with self._cond:
@@ -158,7 +174,7 @@ class Fetcher:
             self.done_seconds += seconds
             if rows and cut > start:
                 span = (end - cut).total_seconds() or 1.0
-                remaining = len(rows) / 1000.0 * (cut - start).total_seconds() / span
+                remaining = len(rows) / PAGE * (cut - start).total_seconds() / span
                 self.estimated_pages = max(self.estimated_pages, self.pages + remaining)
             else:
                 self.estimated_pages = max(self.estimated_pages, float(self.pages))
@@ -175,21 +191,25 @@ def newest_first(rows, bound):
 
 
 def split_shares(expected_pages, workers, slack=0.15):
-    """Pages' worth of the range for each chain, or [expected_pages] for one chain.
+    """Pages' worth of the range for each chain, newest first; [expected_pages] for one.
 
-    Every chain ends with a partial page, so each chain but the last gets a whole number of
-    pages less ``slack`` (the density estimate from one page is not exact) and the last takes
-    the rest: a range of E pages costs about ceil(E) + 1 requests however it is split.
+    Each chain ends with a partial page. So every chain but the last gets whole pages less
+    ``slack`` (the estimate from one page is not exact, and Graph may answer a full last page
+    with a nextLink to an empty one) and costs exactly those pages; the last takes the rest,
+    and with it the others' slack. While that slack fits into the room the last page has
+    anyway (ceil(E) - E), the split costs no request: as many chains as fit. If not even two
+    fit, any split costs one request, and all workers finish soonest. The requests are dealt
+    out evenly, so that no chain is left running alone at the end.
     """
-    per_chain = math.floor(expected_pages / workers)
-    if per_chain < 1:
-        chains = math.floor(expected_pages)
-        per_chain = 1
-    else:
-        chains = workers
+    chains = min(workers, math.floor(expected_pages))
+    room = math.ceil(expected_pages) - expected_pages
+    fitting = math.ceil(room / slack)  # chains whose slack stays below the room
+    if fitting >= 2:
+        chains = min(chains, fitting)
     if chains < 2:
         return [expected_pages]
-    shares = [per_chain - slack] * (chains - 1)
+    requests = math.ceil(expected_pages + (chains - 1) * slack)
+    shares = [requests // chains + (i < requests % chains) - slack for i in range(chains - 1)]
     return shares + [expected_pages - sum(shares)]
 
 

@@ -156,17 +156,22 @@ def test_budget_holds_under_threads(tmp_path):
         assert granted[i + 5] - granted[i] >= 1.0
 
 
-@pytest.mark.parametrize("expected, workers, shares", [
-    (0.5, 4, [0.5]), (1.5, 4, [1.5]), (29, 4, [6.85, 6.85, 6.85, 8.45]),
-    (5, 4, [0.85, 0.85, 0.85, 2.45]), (8, 1, [8]),
+@pytest.mark.parametrize("expected, workers, shares, extra", [
+    (0.5, 4, [0.5], 0), (1.5, 4, [1.5], 0), (8, 1, [8], 0), (2.3, 4, [1.85, 0.45], 0),
+    (28.5, 4, [7.85, 6.85, 6.85, 6.95], 0),  # room for the slack of four chains,
+    (28.65, 4, [9.85, 9.85, 8.95], 0),       # of three,
+    (28.8, 4, [14.85, 13.95], 0),            # of two,
+    (28.9, 4, [7.85, 7.85, 6.85, 6.35], 1),  # of none: all workers
+    (29, 4, [7.85, 7.85, 6.85, 6.45], 1), (5, 4, [1.85, 1.85, 0.85, 0.45], 1),
 ])
-def test_split_costs_about_one_request_more_than_the_pages(expected, workers, shares):
+def test_split_costs_no_request_while_the_slack_fits_the_last_page(expected, workers, shares,
+                                                                    extra):
     import math
 
     got = split_shares(expected, workers)
     assert got == pytest.approx(shares)
     assert sum(got) == pytest.approx(expected)
-    assert sum(math.ceil(s) for s in got) <= math.ceil(expected) + 1
+    assert sum(math.ceil(s) for s in got) == math.ceil(expected) + extra
 
 
 def test_scrub_masks_registered_secrets_and_credentials():
