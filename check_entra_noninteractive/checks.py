@@ -3,24 +3,40 @@ a Summary that formats the status line and long output."""
 
 import sqlite3
 import traceback
+from dataclasses import dataclass, field
+from typing import List, Optional
 
 import nagiosplugin
 from nagiosplugin.state import Ok
 
-from . import measures, redact, statedir
+from . import measures, redact, statedir, tally
 from .store import is_damage
 
 
-class Measures(nagiosplugin.Resource):
-    """The values of one group's measures over the collected window."""
+@dataclass
+class Report:
+    """What one run measured: handed from the Resource to the Summary and the DD."""
 
-    def __init__(self, group, collect, attempts, debug=False):
+    group: measures.Group
+    attempts: int
+    window: object                # window.Window
+    source: str                   # for people: where the rows came from
+    notes: List[str]              # long output: recoveries, skipped spans
+    tally: tally.Tally            # values, and the DD tables when they were asked for
+    dd_lines: List[str] = field(default_factory=list)  # "details: URL", or why not
+
+
+class Measures(nagiosplugin.Resource):
+    """The values of one group's measures over the collected window (``report``)."""
+
+    def __init__(self, group, collect, attempts, detail=None, debug=False):
         self.group = group
         self.collect = collect  # callable -> collector.Collection, raises CheckError
         self.attempts = attempts
+        self.detail = detail    # tally.Detail when the DD is wanted, else None
         self.debug = debug
         self.collection = None
-        self.values = None
+        self.report: Optional[Report] = None
         self.traceback = None
 
     @property
@@ -29,9 +45,9 @@ class Measures(nagiosplugin.Resource):
 
     def probe(self):
         try:
-            self.collection = self.collect()
-            self.values = measures.compute(self.collection.store, self.collection.window,
-                                           self.group, self.attempts)
+            self.collection = collection = self.collect()
+            counted = tally.run(collection.store, collection.window, self.group,
+                                self.attempts, self.detail)
         except nagiosplugin.CheckError as exc:
             raise nagiosplugin.CheckError(redact.message(exc))
         except sqlite3.DatabaseError as exc:
@@ -48,7 +64,9 @@ class Measures(nagiosplugin.Resource):
             raise nagiosplugin.CheckError(redact.one_line(
                 "internal error: %s: %s (run with -vvv for details)"
                 % (type(exc).__name__, exc)))
-        return [nagiosplugin.Metric(m.label, self.values[m.label], m.uom, min=0,
+        self.report = Report(self.group, self.attempts, collection.window, collection.source,
+                             collection.notes, counted)
+        return [nagiosplugin.Metric(m.label, counted.values[m.label], m.uom, min=0,
                                     max=m.maximum, context=m.label)
                 for m in self.group.measures]
 
@@ -86,50 +104,35 @@ def _plural(number, word):
     return "%d %s%s" % (number, word, "" if number == 1 else "s")
 
 
-def _signins(v, attempts):
-    return "%d non-interactive sign-ins, %d failed (%s%%), %d risky" % (
-        v["total"], v["failed"], ("%.1f" % v["failed_pct"]).rstrip("0").rstrip("."), v["risky"])
+def _number(value):
+    return ("%.1f" % value).rstrip("0").rstrip(".") if isinstance(value, float) else value
 
 
-def _entities(v, attempts, outcome):
+def ok_summary(group, values, attempts):
+    """The status line of an OK run: the group's own words, or the entities found."""
+    if group.ok:
+        return group.ok.format(**{label: _number(v) for label, v in values.items()})
+    outcome = group.measures[0].outcome
     word = "successes" if outcome else "failures"
-    found = [_plural(value, measures.ENTITIES[measures.MEASURES[label].entity].title)
-             for label, value in v.items() if value]
+    found = [_plural(values[m.label], measures.ENTITIES[m.entity].title)
+             for m in group.measures if values[m.label]]
     if not found:
         return "no entity with %d or more consecutive %s" % (attempts, word)
     return "entities with %d+ consecutive %s: %s" % (attempts, word, ", ".join(found))
 
 
-def _auth_methods(v, attempts):
-    return "%d single-factor, %d multi-factor; %d modern, %d legacy client sign-ins" % (
-        v["single_factor"], v["multi_factor"], v["modern_clients"], v["legacy_clients"])
-
-
-def _conditional_access(v, attempts):
-    return "Conditional Access: %d failure, %d success, %d not applied" % (
-        v["ca_failure"], v["ca_success"], v["ca_not_applied"])
-
-
-OK_SUMMARIES = {
-    "signins": _signins,
-    "success-entities": lambda v, n: _entities(v, n, 1),
-    "failure-entities": lambda v, n: _entities(v, n, 0),
-    "auth-methods": _auth_methods,
-    "conditional-access": _conditional_access,
-}
-
-
 class GroupSummary(nagiosplugin.Summary):
     """Status line: the broken thresholds, worst first; on OK a short group summary."""
 
-    def __init__(self, group, attempts):
+    def __init__(self, group, attempts, resource=None):
         self.group = group
         self.attempts = attempts
+        self.resource = resource  # the Measures whose report the long output shows
 
     def ok(self, results):
         found = {r.metric.name: r.metric.value for r in results if r.metric}
         values = {label: found[label] for label in self.group.labels()}
-        return OK_SUMMARIES[self.group.name](values, self.attempts)
+        return ok_summary(self.group, values, self.attempts)
 
     def problem(self, results):
         bad = [r for r in results if r.state != Ok]
@@ -145,17 +148,16 @@ class GroupSummary(nagiosplugin.Summary):
             state = "" if result.state == Ok else " [%s: %s]" % (
                 str(result.state).upper(), result.hint)
             lines.append("%s: %s%s" % (measure.title, result.metric.valueunit, state))
-        resource = results[0].resource if results and results[0].metric else None
-        if resource is not None and resource.collection is not None:
-            collection = resource.collection
+        report = self.resource.report if self.resource is not None else None
+        if report is not None:
             lines.append("window: %s (%s); source: %s" % (
-                collection.window.describe(), ", ".join(collection.window.event_types),
-                redact.one_line(collection.source)))
+                report.window.describe(), ", ".join(report.window.event_types),
+                redact.one_line(report.source)))
             if any(m.entity for m in self.group.measures):
                 lines.append("entities count with %d or more consecutive attempts "
                              "of one outcome (--attempts)" % self.attempts)
-            lines.extend(redact.message(note) for note in collection.notes)
-            lines.extend(getattr(resource, "dd_lines", ()))  # "details: URL" (SigninCheck)
+            lines.extend(redact.message(note) for note in report.notes)
+            lines.extend(report.dd_lines)
         return lines
 
 
@@ -169,55 +171,45 @@ class SigninCheck(nagiosplugin.Check):
         if name is not None:
             self.name = name
         self.dd = dd
+        # The resource whose report this check reads (a refusal has none).
+        self.measured = next((o for o in objects if isinstance(o, Measures)), None)
         self.dd_document = None   # the DD built by this run (for --details), or None
         self.dd_error = None      # why it could not be written, or None
 
     def __call__(self):
         super().__call__()
         runtime = nagiosplugin.Runtime()
-        for resource in self.resources:
-            if getattr(resource, "traceback", None):
-                runtime.output.add_longoutput(resource.traceback)
+        report = self.measured.report if self.measured is not None else None
+        if self.measured is not None and self.measured.traceback:
+            runtime.output.add_longoutput(self.measured.traceback)
+        if report is None:
+            return  # UNKNOWN: nothing measured, nothing remembered, the old DD stays
         if self.dd is not None:
-            self._detailed_diagnosis()
-        has_measures = any(r.metric is not None for r in self.results)
-        collection = getattr(self.resources[0], "collection", None) if self.resources else None
-        if has_measures and collection is not None:
-            collection.reported()
-        if self.state != Ok and has_measures and runtime.verbose == 0:
+            self._detailed_diagnosis(report)
+        self.measured.collection.reported()
+        if self.state != Ok and runtime.verbose == 0:
             # nagiosplugin prints long output only with -v; an operator paged at night
             # should see every measure without re-running the check.
             runtime.output.add_longoutput(self.verbose_str)
         elif runtime.verbose == 0:
             # Stale or missing details, a rebuilt store, a skipped span must not go
             # unnoticed, even when all is OK.
-            notes = list(collection.notes) if has_measures and collection else []
-            for line in ([self.dd_error] if self.dd_error else []) + notes:
+            for line in ([self.dd_error] if self.dd_error else []) + report.notes:
                 runtime.output.add_longoutput(redact.message(line))
 
-    def _detailed_diagnosis(self):
+    def _detailed_diagnosis(self, report):
         from . import dd
 
-        resource = self.resources[0] if self.resources else None
-        collection = getattr(resource, "collection", None)
-        values = getattr(resource, "values", None)
-        if collection is None or values is None:
-            # No complete window (UNKNOWN from the collection): the previous files stay,
-            # partial data is never shown as complete.
-            return
-        if not (self.dd.enabled or self.dd.terminal):
-            return
-        lines = []
+        if report.tally.tables is None:
+            return  # not asked for (--detailed-diagnosis off, no --details)
         try:
-            self.dd_document = dd.build(self.dd, collection, resource.group,
-                                        resource.attempts, values, self.results, self.state)
+            self.dd_document = dd.build(self.dd, report, self.results, self.state)
             if self.dd.enabled:
                 dd.write(self.dd, self.dd_document)
-                lines.append("details: %s" % redact.one_line(self.dd.link, 1000))
+                report.dd_lines.append("details: %s" % redact.one_line(self.dd.link, 1000))
         except Exception as exc:
             if self.dd.debug:
                 raise
             self.dd_error = "detailed diagnosis not %s: %s" % (
                 "written" if self.dd.enabled else "built", dd.failure_reason(exc))
-            lines.append(self.dd_error)
-        resource.dd_lines = lines
+            report.dd_lines.append(self.dd_error)

@@ -218,8 +218,8 @@ def main(group_name, argv=None):
         except nagiosplugin.CheckError:
             pass  # e.g. not creatable: the run goes on and its output says the DD is stale
     resource = Measures(group, lambda: _collect(group, source, args, deadline), args.attempts,
-                        debug=args.verbose >= 3)
-    check = SigninCheck(resource, *contexts, GroupSummary(group, args.attempts),
+                        detail=settings.detail(), debug=args.verbose >= 3)
+    check = SigninCheck(resource, *contexts, GroupSummary(group, args.attempts, resource),
                         name=group.title, dd=settings)
     try:
         # nagiosplugin's own alarm is the last resort; the collector keeps its own deadline.

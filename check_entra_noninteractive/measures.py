@@ -1,13 +1,18 @@
-"""The 24 measures: one table of definitions that drives all five checks.
+"""The 24 measures: one table of definitions that drives all five checks and their DD.
 
-Each measure is SQL over the rows of a window. Plain counts are ``SUM(condition)`` in one
-pass; entity measures ("distinct entities with a run of N or more consecutive successful /
-failed attempts") are a gaps-and-islands query per entity kind.
+A count measure is the number of the window's rows matching an SQL condition; an entity
+measure is the number of entities with a run of N or more consecutive attempts of one
+outcome. Beside each measure stands its detailed-diagnosis table (see ``tables``); one
+pass over the window (``tally``) fills both.
 """
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional, Tuple
+
+from .tables import (APP, FAILED_COLUMNS, LOCATION, RESOURCE, RISKY_COLUMNS,
+                     SUCCESS_COLUMNS, ByApplication, ByUserAppClient, EntityRuns,
+                     ErrorCodes, FailedPolicies, Newest)
 
 MODERN_CLIENTS = ("browser", "mobile apps and desktop clients")
 # Microsoft's list of legacy-authentication clients, plus the short aliases seen in logs.
@@ -28,29 +33,25 @@ class Entity:
     """What makes two sign-ins 'the same IP / location / app ...'."""
 
     name: str         # plural, as in the perfdata label
-    key: str          # SQL expression over table signins
-    nonempty: str     # SQL condition: rows whose key is empty are not entities
+    key: str          # SQL expression over table signins; '' for a row of no entity
     title: str        # singular, for people
     display: str      # SQL expression that names the entity for people
     heading: str      # plural, as in the specification's measure names
+    show_id: bool = False  # the key is an id worth a column beside the display name
 
 
 ENTITIES = OrderedDict((e.name, e) for e in (
-    Entity("ips", "ip", "ip <> ''", "IP", "ip", "IP addresses"),
-    Entity("locations", "city || char(31) || state || char(31) || country",
-           "(city <> '' OR state <> '' OR country <> '')", "location",
-           "trim(city || ', ' || state || ', ' || country, ', ')", "locations"),
-    Entity("apps", "app_id", "app_id <> ''", "application",
-           "CASE WHEN app_name <> '' THEN app_name ELSE app_id END", "applications"),
-    Entity("service_principals", "sp_id", "sp_id <> ''", "service principal",
-           "CASE WHEN sp_name <> '' THEN sp_name ELSE sp_id END", "service principals"),
-    Entity("resources", "resource_id", "resource_id <> ''", "resource",
-           "CASE WHEN resource_name <> '' THEN resource_name ELSE resource_id END",
-           "resources"),
-    Entity("users", "user_id", "user_id <> ''", "user",
-           "CASE WHEN user_upn <> '' THEN user_upn ELSE user_id END", "users"),
-    Entity("client_apps", "client_app", "client_app <> ''", "client app", "client_app",
-           "client apps"),
+    Entity("ips", "ip", "IP", "ip", "IP addresses"),
+    Entity("locations", "CASE WHEN city <> '' OR state <> '' OR country <> '' "
+           "THEN city || char(31) || state || char(31) || country ELSE '' END",
+           "location", LOCATION, "locations"),
+    Entity("apps", "app_id", "application", APP, "applications", True),
+    Entity("service_principals", "sp_id", "service principal",
+           "CASE WHEN sp_name <> '' THEN sp_name ELSE sp_id END", "service principals", True),
+    Entity("resources", "resource_id", "resource", RESOURCE, "resources", True),
+    Entity("users", "user_id", "user",
+           "CASE WHEN user_upn <> '' THEN user_upn ELSE user_id END", "users", True),
+    Entity("client_apps", "client_app", "client app", "client_app", "client apps"),
 ))
 
 
@@ -63,6 +64,11 @@ class Measure:
     outcome: Optional[int] = None     # entity measures: 1 successful runs, 0 failed runs
     uom: str = ""
     maximum: Optional[float] = None
+    detail: object = None             # its DD table: a kind of ``tables``, or None
+    extra: Tuple = ()                 # more DD tables of the same rows
+    successes: bool = False           # its DD lists successful sign-ins (shown on request)
+    derive: Optional[Callable] = None  # derived measures: values (dict) -> value
+    see: Optional[str] = None         # derived measures: the measure whose table explains it
 
 
 @dataclass(frozen=True)
@@ -71,20 +77,36 @@ class Group:
     script: str        # console script
     title: str         # status line prefix
     measures: tuple
+    ok: Optional[str] = None  # status line when all is OK: str.format over the values
 
     def labels(self):
         return [m.label for m in self.measures]
 
 
-def _count(label, title, condition):
-    return Measure(label, title, condition=condition)
+def _count(label, title, condition, detail=None, **more):
+    return Measure(label, title, condition=condition, detail=detail, **more)
 
 
 def _entities(outcome, names):
     prefix, title = ("success", "Successful") if outcome else ("failure", "Failure")
     return tuple(Measure("%s_%s" % (prefix, name), "%s %s" % (title, ENTITIES[name].heading),
-                         entity=name, outcome=outcome)
+                         entity=name, outcome=outcome,
+                         detail=EntityRuns(ENTITIES[name], outcome), successes=bool(outcome))
                  for name in names)
+
+
+def _percentage(values):
+    total = values["total"]
+    return round(100.0 * values["failed"] / total, 2) if total else 0.0
+
+
+def _by_user_app_client(label, title, condition):
+    return _count(label, title, condition,
+                  ByUserAppClient("%s by user, application and client app" % title))
+
+
+def _by_application(label, title, condition):
+    return _count(label, title, condition, ByApplication("%s by application" % title))
 
 
 RISKY = ("(risk_level IN ('low', 'medium', 'high') "
@@ -93,33 +115,41 @@ RISKY = ("(risk_level IN ('low', 'medium', 'high') "
 GROUPS = OrderedDict((g.name, g) for g in (
     Group("signins", "check_entra_signins", "Entra signins", (
         _count("total", "Non-interactive sign-ins", "1"),
-        _count("successful", "Successful sign-ins", "success = 1"),
-        _count("failed", "Failed sign-ins", "success = 0"),
-        Measure("failed_pct", "Failed sign-ins percentage", uom="%", maximum=100),
-        _count("risky", "Risky sign-ins", RISKY),
-    )),
+        _count("successful", "Successful sign-ins", "success = 1",
+               Newest("Successful sign-ins, newest first", SUCCESS_COLUMNS), successes=True),
+        _count("failed", "Failed sign-ins", "success = 0",
+               Newest("Failed sign-ins, newest first", FAILED_COLUMNS), extra=(ErrorCodes(),)),
+        Measure("failed_pct", "Failed sign-ins percentage", uom="%", maximum=100,
+                derive=_percentage, see="failed"),
+        _count("risky", "Risky sign-ins", RISKY,
+               Newest("Risky sign-ins, newest first", RISKY_COLUMNS)),
+    ), ok="{total} non-interactive sign-ins, {failed} failed ({failed_pct}%), {risky} risky"),
     Group("success-entities", "check_entra_success_entities", "Entra success entities",
           _entities(1, ("ips", "locations", "apps", "resources", "users", "client_apps"))),
     Group("failure-entities", "check_entra_failure_entities", "Entra failure entities",
           _entities(0, ("ips", "locations", "apps", "service_principals", "resources",
                         "users", "client_apps"))),
     Group("auth-methods", "check_entra_auth_methods", "Entra auth methods", (
-        _count("single_factor", "Single-factor authentications",
-               "auth_requirement = 'singleFactorAuthentication'"),
-        _count("multi_factor", "Multi-factor authentications",
-               "auth_requirement = 'multiFactorAuthentication'"),
-        _count("modern_clients", "Modern client authentications",
-               _among("client_app", MODERN_CLIENTS)),
-        _count("legacy_clients", "Legacy client authentications",
-               _among("client_app", LEGACY_CLIENTS)),
-    )),
+        _by_user_app_client("single_factor", "Single-factor authentications",
+                            "auth_requirement = 'singleFactorAuthentication'"),
+        _by_user_app_client("multi_factor", "Multi-factor authentications",
+                            "auth_requirement = 'multiFactorAuthentication'"),
+        _by_user_app_client("modern_clients", "Modern client authentications",
+                            _among("client_app", MODERN_CLIENTS)),
+        _by_user_app_client("legacy_clients", "Legacy client authentications",
+                            _among("client_app", LEGACY_CLIENTS)),
+    ), ok="{single_factor} single-factor, {multi_factor} multi-factor; {modern_clients} "
+          "modern, {legacy_clients} legacy client sign-ins"),
     Group("conditional-access", "check_entra_conditional_access",
           "Entra conditional access", (
-              _count("ca_not_applied", "Not applied conditional accesses",
-                     "ca_status = 'notApplied'"),
-              _count("ca_success", "Successful conditional accesses", "ca_status = 'success'"),
-              _count("ca_failure", "Failed conditional accesses", "ca_status = 'failure'"),
-          )),
+              _by_application("ca_not_applied", "Not applied conditional accesses",
+                              "ca_status = 'notApplied'"),
+              _by_application("ca_success", "Successful conditional accesses",
+                              "ca_status = 'success'"),
+              _count("ca_failure", "Failed conditional accesses", "ca_status = 'failure'",
+                     FailedPolicies()),
+          ), ok="Conditional Access: {ca_failure} failure, {ca_success} success, "
+                "{ca_not_applied} not applied"),
 ))
 
 MEASURES = OrderedDict((m.label, m) for g in GROUPS.values() for m in g.measures)
@@ -130,56 +160,3 @@ def group_of(label):
         if label in group.labels():
             return group
     return None
-
-
-def runs_sql(entity, where):
-    """Per entity of the window, the outcome and length of each run of equal outcomes.
-
-    Attempts are ordered by time, then id; ``rn - rn_outcome`` is constant within a run of
-    consecutive attempts with the same outcome (the gaps-and-islands trick).
-    """
-    return """
-        SELECT entity, success, COUNT(*) AS run_length, MIN(created) AS run_start
-        FROM (
-            SELECT %(key)s AS entity, success, created,
-                   ROW_NUMBER() OVER (PARTITION BY %(key)s ORDER BY created, id)
-                 - ROW_NUMBER() OVER (PARTITION BY %(key)s, success ORDER BY created, id)
-                   AS island
-            FROM signins WHERE %(where)s AND %(nonempty)s
-        )
-        GROUP BY entity, success, island
-    """ % {"key": entity.key, "where": where, "nonempty": entity.nonempty}
-
-
-def _entity_counts(store, entity, where, params, attempts):
-    """{outcome: number of entities with a run of >= attempts attempts of that outcome}."""
-    sql = ("SELECT success, COUNT(DISTINCT entity) FROM (%s) WHERE run_length >= ? "
-           "GROUP BY success" % runs_sql(entity, where))
-    return dict(store.query(sql, (*params, attempts)))
-
-
-def compute(store, window, group, attempts):
-    """Values of the group's measures over the window: OrderedDict label -> number."""
-    where, params = window.where()
-    counts = [m for m in group.measures if m.condition]
-    wanted = {m.label for m in group.measures}
-    if "failed_pct" in wanted:
-        counts = _with(counts, MEASURES["total"], MEASURES["failed"])
-    values = {}
-    if counts:
-        sql = "SELECT %s FROM signins WHERE %s" % (
-            ", ".join("COALESCE(SUM(%s), 0)" % m.condition for m in counts), where)
-        values.update(zip((m.label for m in counts), store.query(sql, params)[0]))
-    if "failed_pct" in wanted:
-        total = values["total"]
-        values["failed_pct"] = round(100.0 * values["failed"] / total, 2) if total else 0.0
-    for name in {m.entity for m in group.measures if m.entity}:
-        found = _entity_counts(store, ENTITIES[name], where, params, attempts)
-        for m in group.measures:
-            if m.entity == name:
-                values[m.label] = found.get(m.outcome, 0)
-    return OrderedDict((label, values[label]) for label in group.labels())
-
-
-def _with(measures, *extra):
-    return measures + [m for m in extra if m not in measures]

@@ -3,12 +3,21 @@
 Tolerant by design: missing, null or ``{}`` fields, ``unknownFutureValue``, enum values in
 camelCase or in the portal's words ("Not Applied"), error codes as numbers or strings.
 Every row has exactly the keys of ``COLUMNS``; text columns are never None.
+
+Each shape has one mapping (``from_graph``, ``from_log_analytics``, ``from_portal_csv``),
+one line per column. A file of a million sign-ins goes through it, so each line first
+tries the common case inline (a plain string, a known enum spelling, a nested object that
+is already an object, a whole-number error code, a ``...Z`` timestamp) and only an odd
+value calls the tolerant helper that defines what the column means (``_text``, ``enum``,
+``_obj``, ``error_status``, ``_policies``, ...). The fast paths give exactly what the
+helpers give; tests/test_normalize_fast.py pins them to each other.
 """
 
 import decimal
 import functools
 import hashlib
 import json
+import operator
 import re
 
 from . import timeutil
@@ -23,6 +32,9 @@ COLUMNS = (
     "risk_level", "risk_state", "risk_events",
     "protocol", "incoming_token_type", "client_credential_type", "user_agent",
 )
+# Every row starts as a copy of this (a dict display of 31 keys is built in pieces, and
+# costs twice as much), then each column is set in order.
+_ROW = dict.fromkeys(COLUMNS, "")
 
 # Canonical spellings, keyed by the value squashed to lowercase letters and digits, so that
 # "Not Applied", "notApplied" and "not_applied" are one value.
@@ -48,6 +60,10 @@ _CANONICAL.update({
     "nonemfa": "singleFactorAuthentication",
 })
 
+
+# ---------------------------------------------------------------------------------------
+# What each kind of column means, for any value: the tolerant (slow) path
+# ---------------------------------------------------------------------------------------
 
 def enum(value):
     """Canonical spelling of an enum value; unknown values are kept as they are."""
@@ -166,50 +182,183 @@ def _event_mask(record):
     return EVENT_BITS["nonInteractiveUser"]
 
 
+# ---------------------------------------------------------------------------------------
+# The common cases, remembered: each cache maps a value to exactly what the tolerant path
+# gives for it, and only values of one exact type are keys (1, 1.0 and True are equal
+# dictionary keys, but not equal inputs). Bounded: a cache that fills up starts again.
+# ---------------------------------------------------------------------------------------
+
+_CACHE_LIMIT = 1024
+# Policy lists and JSON columns can be kilobytes each: fewer of them.
+_BIG_CACHE_LIMIT = 128
+_ENUMS = {}       # str -> enum(str)
+_CODES = {}       # str -> error_status(str)
+_OBJECTS = {}     # str -> _obj(str); the dicts are shared, read-only
+_POLICIES = {}    # JSON str, or tuple of (id, displayName, result) str triples -> _policies
+_TIMES = {}       # str -> stored_time(str)
+_DAYS = {}        # "YYYY-MM-DD" dates that parse_time accepted -> None
+_CACHES = (_ENUMS, _CODES, _OBJECTS, _POLICIES, _TIMES, _DAYS)
+# (id, displayName, result) of one applied policy; KeyError or TypeError when odd.
+_POLICY_FIELDS = operator.itemgetter("id", "displayName", "result")
+# The usual timestamp: "2026-11-20T08:00:01Z", "2026-11-20T08:00:01.1234567Z". Year 1000
+# on (strftime writes earlier years without leading zeros), times that exist.
+_ZULU = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:"
+                   r"[0-5][0-9](?:\.[0-9]{1,9})?Z").fullmatch
+# One event type, spelled as the API does -> its bit.
+_TYPE_BITS = dict(EVENT_BITS)
+
+
+def _remember(cache, key, value, limit=_CACHE_LIMIT):
+    if len(cache) >= limit:
+        cache.clear()
+    cache[key] = value
+
+
+def _enum(value):
+    """``enum(value)``, remembered for text (the fast path's lookup next time)."""
+    canonical = enum(value)
+    if type(value) is str:
+        _remember(_ENUMS, value, canonical)
+    return canonical
+
+
+def _code_status(value):
+    """``error_status(value)``, remembered for text (CSV and Log Analytics codes)."""
+    if type(value) is not str:
+        return error_status(value)
+    status = _CODES.get(value)
+    if status is None:
+        status = error_status(value)
+        _remember(_CODES, value, status)
+    return status
+
+
+def _object(value):
+    """``_obj(value)``, remembered for text (Log Analytics' JSON columns)."""
+    if type(value) is dict:
+        return value
+    if type(value) is not str:
+        return _obj(value)
+    obj = _OBJECTS.get(value)
+    if obj is None:
+        obj = _obj(value)
+        _remember(_OBJECTS, value, obj, _BIG_CACHE_LIMIT)
+    return obj
+
+
+def _applied_policies(value):
+    """``_policies(value)``: a dict lookup for a policy list seen before.
+
+    The key is the JSON text, or the (id, displayName, result) triples of a list of
+    objects: all that ``_policies`` reads. Only str triples are remembered.
+    """
+    if type(value) is list:
+        key = None
+        try:
+            key = tuple(map(_POLICY_FIELDS, value))
+            return _POLICIES[key]
+        except (KeyError, TypeError):  # an odd item, a field that is no str, or new
+            text = _policies(value)
+        if key is not None and all(type(f) is str for triple in key for f in triple):
+            _remember(_POLICIES, key, text, _BIG_CACHE_LIMIT)
+        return text
+    if type(value) is str:
+        text = _POLICIES.get(value)
+        if text is None:
+            text = _policies(value)
+            _remember(_POLICIES, value, text, _BIG_CACHE_LIMIT)
+        return text
+    return _policies(value)
+
+
+def stored_time(value):
+    """``timeutil.to_store(timeutil.parse_time(value))``: the store's form of a timestamp;
+    ValueError if it is none."""
+    if type(value) is not str:
+        return timeutil.to_store(timeutil.parse_time(value))
+    stored = _TIMES.get(value)
+    if stored is None:
+        if _ZULU(value) is not None and value[:10] in _DAYS:
+            # A date known to exist and a time that does: the digits are the answer.
+            if len(value) == 20:
+                stored = value[:19] + ".000000Z"
+            else:
+                stored = value[:19] + "." + value[20:-1][:6].ljust(6, "0") + "Z"
+        else:
+            stored = timeutil.to_store(timeutil.parse_time(value))
+            if _ZULU(value) is not None:
+                _remember(_DAYS, value[:10], None)
+        _remember(_TIMES, value, stored)
+    return stored
+
+
+# ---------------------------------------------------------------------------------------
+# One mapping per source shape. In each line, ``v`` is the raw value: a plain str needs
+# only strip(); anything else goes to the helper. Lines run in column order, so a record
+# with several bad values fails on the same one as it always did.
+# ---------------------------------------------------------------------------------------
+
 def from_graph(record):
     """A Microsoft Graph (beta) signIn resource, or the portal's JSON download of it."""
     if not isinstance(record, dict):
         raise ValueError("a sign-in record must be a JSON object, not %s"
                          % type(record).__name__)
-    created = record.get("createdDateTime")
+    get = record.get
+    created = get("createdDateTime")
     if not created:
         raise ValueError("sign-in record without createdDateTime")
-    status = _obj(record.get("status"))
-    success, code, code_text = error_status(status.get("errorCode"))
-    location = _obj(record.get("location"))
-    return {
-        "id": _text(record.get("id")) or _synthetic_id(record),
-        "created": timeutil.to_store(timeutil.parse_time(created)),
-        "event_mask": _event_mask(record),
-        "success": success,
-        "error_code": code,
-        "error_text": code_text,
-        "failure_reason": _text(status.get("failureReason")),
-        "ip": _text(record.get("ipAddress")),
-        "city": _text(location.get("city")),
-        "state": _text(location.get("state")),
-        "country": _text(location.get("countryOrRegion")),
-        "app_id": _text(record.get("appId")),
-        "app_name": _text(record.get("appDisplayName")),
-        "resource_id": _text(record.get("resourceId")),
-        "resource_name": _text(record.get("resourceDisplayName")),
-        "user_id": _text(record.get("userId")),
-        "user_upn": _text(record.get("userPrincipalName")),
-        "user_name": _text(record.get("userDisplayName")),
-        "sp_id": _text(record.get("servicePrincipalId")),
-        "sp_name": _text(record.get("servicePrincipalName")),
-        "client_app": _text(record.get("clientAppUsed")),
-        "auth_requirement": enum(record.get("authenticationRequirement")),
-        "ca_status": enum(record.get("conditionalAccessStatus")),
-        "ca_policies": _policies(record.get("appliedConditionalAccessPolicies")),
-        "risk_level": enum(record.get("riskLevelDuringSignIn")),
-        "risk_state": enum(record.get("riskState")),
-        "risk_events": _risk_events(record),
-        "protocol": enum(record.get("authenticationProtocol")),
-        "incoming_token_type": enum(record.get("incomingTokenType")),
-        "client_credential_type": enum(record.get("clientCredentialType")),
-        "user_agent": _text(record.get("userAgent")),
-    }
+    status = get("status")
+    if type(status) is not dict:
+        status = _obj(status)
+    code = status.get("errorCode")
+    if type(code) is int and -_MAX_CODE <= code <= _MAX_CODE:
+        success, code_text = (1 if code == 0 else 0), ""
+    else:
+        success, code, code_text = error_status(code)
+    location = get("location")
+    if type(location) is not dict:
+        location = _obj(location)
+    types = get("signInEventTypes")
+    known = _ENUMS.get
+    row = _ROW.copy()
+    row["id"] = (v.strip() if type(v := get("id")) is str else _text(v)) or _synthetic_id(record)
+    row["created"] = (type(created) is str and _TIMES.get(created)) or stored_time(created)
+    row["event_mask"] = ((type(types) is list and len(types) == 1 and type(types[0]) is str
+                          and _TYPE_BITS.get(types[0])) or _event_mask(record))
+    row["success"] = success
+    row["error_code"] = code
+    row["error_text"] = code_text
+    row["failure_reason"] = (v.strip() if type(v := status.get("failureReason")) is str
+                             else _text(v))
+    row["ip"] = v.strip() if type(v := get("ipAddress")) is str else _text(v)
+    row["city"] = v.strip() if type(v := location.get("city")) is str else _text(v)
+    row["state"] = v.strip() if type(v := location.get("state")) is str else _text(v)
+    row["country"] = v.strip() if type(v := location.get("countryOrRegion")) is str else _text(v)
+    row["app_id"] = v.strip() if type(v := get("appId")) is str else _text(v)
+    row["app_name"] = v.strip() if type(v := get("appDisplayName")) is str else _text(v)
+    row["resource_id"] = v.strip() if type(v := get("resourceId")) is str else _text(v)
+    row["resource_name"] = v.strip() if type(v := get("resourceDisplayName")) is str else _text(v)
+    row["user_id"] = v.strip() if type(v := get("userId")) is str else _text(v)
+    row["user_upn"] = v.strip() if type(v := get("userPrincipalName")) is str else _text(v)
+    row["user_name"] = v.strip() if type(v := get("userDisplayName")) is str else _text(v)
+    row["sp_id"] = v.strip() if type(v := get("servicePrincipalId")) is str else _text(v)
+    row["sp_name"] = v.strip() if type(v := get("servicePrincipalName")) is str else _text(v)
+    row["client_app"] = v.strip() if type(v := get("clientAppUsed")) is str else _text(v)
+    row["auth_requirement"] = ((type(v := get("authenticationRequirement")) is str and known(v))
+                               or _enum(v))
+    row["ca_status"] = (type(v := get("conditionalAccessStatus")) is str and known(v)) or _enum(v)
+    row["ca_policies"] = _applied_policies(get("appliedConditionalAccessPolicies"))
+    row["risk_level"] = (type(v := get("riskLevelDuringSignIn")) is str and known(v)) or _enum(v)
+    row["risk_state"] = (type(v := get("riskState")) is str and known(v)) or _enum(v)
+    row["risk_events"] = (_risk_events(record)
+                          if get("riskEventTypes_v2") or get("riskEventTypes") else "")
+    row["protocol"] = (type(v := get("authenticationProtocol")) is str and known(v)) or _enum(v)
+    row["incoming_token_type"] = ((type(v := get("incomingTokenType")) is str and known(v))
+                                  or _enum(v))
+    row["client_credential_type"] = ((type(v := get("clientCredentialType")) is str and known(v))
+                                     or _enum(v))
+    row["user_agent"] = v.strip() if type(v := get("userAgent")) is str else _text(v)
+    return row
 
 
 # Log Analytics' sign-in tables -> the event type each holds.
@@ -222,58 +371,70 @@ _TABLE_EVENT_TYPES = {
 _WORKLOADS = ("servicePrincipal", "managedIdentity")
 
 
-def from_log_analytics(row):
+def from_log_analytics(record):
     """A row of Log Analytics' sign-in tables (columns by name; JSON columns as strings
     or objects; a column the table lacks may be missing or null)."""
-    get = row.get
+    get = record.get
     created = get("TimeGenerated")
     if not created:
         raise ValueError("sign-in row without TimeGenerated")
-    status = _obj(get("Status"))
+    status = _object(get("Status"))
     code = get("ResultType")
     if code in (None, ""):
         code = status.get("errorCode")
-    success, code, code_text = error_status(code)
-    location = _obj(get("LocationDetails"))
-    event_type = _TABLE_EVENT_TYPES.get(_text(get("Type")).lower(), "nonInteractiveUser")
+    if type(code) is int and -_MAX_CODE <= code <= _MAX_CODE:
+        success, code_text = (1 if code == 0 else 0), ""
+    else:
+        success, code, code_text = _code_status(code)
+    location = _object(get("LocationDetails"))
+    table = v.strip() if type(v := get("Type")) is str else _text(v)
+    event_type = _TABLE_EVENT_TYPES.get(table.lower(), "nonInteractiveUser")
     requirement = get("AuthenticationRequirement")
     if requirement is None and event_type in _WORKLOADS:
         # The workload tables have no such column: an app or managed identity signs in
         # with one credential, which Graph reports as single-factor.
         requirement = "singleFactorAuthentication"
-    return {
-        "id": _text(get("Id")) or _synthetic_id(row),
-        "created": timeutil.to_store(timeutil.parse_time(created)),
-        "event_mask": EVENT_BITS[event_type],
-        "success": success,
-        "error_code": code,
-        "error_text": code_text,
-        "failure_reason": _text(status.get("failureReason")) or _text(get("ResultDescription")),
-        "ip": _text(get("IPAddress")),
-        "city": _text(location.get("city")),
-        "state": _text(location.get("state")),
-        "country": _text(location.get("countryOrRegion")),
-        "app_id": _text(get("AppId")),
-        "app_name": _text(get("AppDisplayName")) or _text(get("ServicePrincipalName")),
-        "resource_id": _text(get("ResourceIdentity")),
-        "resource_name": _text(get("ResourceDisplayName")),
-        "user_id": _text(get("UserId")),
-        "user_upn": _text(get("UserPrincipalName")),
-        "user_name": _text(get("UserDisplayName")),
-        "sp_id": _text(get("ServicePrincipalId")),
-        "sp_name": _text(get("ServicePrincipalName")),
-        "client_app": _text(get("ClientAppUsed")),
-        "auth_requirement": enum(requirement),
-        "ca_status": enum(get("ConditionalAccessStatus")),
-        "ca_policies": _policies(get("ConditionalAccessPolicies")),
-        "risk_level": enum(get("RiskLevelDuringSignIn")),
-        "risk_state": enum(get("RiskState")),
-        "risk_events": _risk_event_list(get("RiskEventTypes_V2")),
-        "protocol": enum(get("AuthenticationProtocol")),
-        "incoming_token_type": enum(get("IncomingTokenType")),
-        "client_credential_type": enum(get("ClientCredentialType")),
-        "user_agent": _text(get("UserAgent")),
-    }
+    known = _ENUMS.get
+    row = _ROW.copy()
+    row["id"] = (v.strip() if type(v := get("Id")) is str else _text(v)) or _synthetic_id(record)
+    row["created"] = (type(created) is str and _TIMES.get(created)) or stored_time(created)
+    row["event_mask"] = EVENT_BITS[event_type]
+    row["success"] = success
+    row["error_code"] = code
+    row["error_text"] = code_text
+    row["failure_reason"] = (
+        (v.strip() if type(v := status.get("failureReason")) is str else _text(v))
+        or (v.strip() if type(v := get("ResultDescription")) is str else _text(v)))
+    row["ip"] = v.strip() if type(v := get("IPAddress")) is str else _text(v)
+    row["city"] = v.strip() if type(v := location.get("city")) is str else _text(v)
+    row["state"] = v.strip() if type(v := location.get("state")) is str else _text(v)
+    row["country"] = v.strip() if type(v := location.get("countryOrRegion")) is str else _text(v)
+    row["app_id"] = v.strip() if type(v := get("AppId")) is str else _text(v)
+    row["app_name"] = (
+        (v.strip() if type(v := get("AppDisplayName")) is str else _text(v))
+        or (v.strip() if type(v := get("ServicePrincipalName")) is str else _text(v)))
+    row["resource_id"] = v.strip() if type(v := get("ResourceIdentity")) is str else _text(v)
+    row["resource_name"] = v.strip() if type(v := get("ResourceDisplayName")) is str else _text(v)
+    row["user_id"] = v.strip() if type(v := get("UserId")) is str else _text(v)
+    row["user_upn"] = v.strip() if type(v := get("UserPrincipalName")) is str else _text(v)
+    row["user_name"] = v.strip() if type(v := get("UserDisplayName")) is str else _text(v)
+    row["sp_id"] = v.strip() if type(v := get("ServicePrincipalId")) is str else _text(v)
+    row["sp_name"] = v.strip() if type(v := get("ServicePrincipalName")) is str else _text(v)
+    row["client_app"] = v.strip() if type(v := get("ClientAppUsed")) is str else _text(v)
+    row["auth_requirement"] = ((type(requirement) is str and known(requirement))
+                               or _enum(requirement))
+    row["ca_status"] = (type(v := get("ConditionalAccessStatus")) is str and known(v)) or _enum(v)
+    row["ca_policies"] = _applied_policies(get("ConditionalAccessPolicies"))
+    row["risk_level"] = (type(v := get("RiskLevelDuringSignIn")) is str and known(v)) or _enum(v)
+    row["risk_state"] = (type(v := get("RiskState")) is str and known(v)) or _enum(v)
+    row["risk_events"] = _risk_event_list(v) if (v := get("RiskEventTypes_V2")) else ""
+    row["protocol"] = (type(v := get("AuthenticationProtocol")) is str and known(v)) or _enum(v)
+    row["incoming_token_type"] = ((type(v := get("IncomingTokenType")) is str and known(v))
+                                  or _enum(v))
+    row["client_credential_type"] = ((type(v := get("ClientCredentialType")) is str and known(v))
+                                     or _enum(v))
+    row["user_agent"] = v.strip() if type(v := get("UserAgent")) is str else _text(v)
+    return row
 
 
 # The portal's CSV download ("Download" > CSV on the sign-in logs blade). Headers are matched
@@ -332,45 +493,53 @@ def _split_location(text):
 
 def from_portal_csv(values):
     """One CSV row, already keyed by canonical names (see csv_header_map)."""
-    get = lambda key: _text(values.get(key))  # noqa: E731 - a local shorthand
-    if not get("created"):
+    get = values.get
+    created = v.strip() if type(v := get("created")) is str else _text(v)
+    if not created:
         raise ValueError("CSV row without a date")
-    success, code, code_text = error_status(get("error_code"))
-    if not get("error_code") and get("status").lower() in ("failure", "interrupted"):
+    error_code = v.strip() if type(v := get("error_code")) is str else _text(v)
+    success, code, code_text = _code_status(error_code)
+    if not error_code and (v.strip() if type(v := get("status")) is str
+                           else _text(v)).lower() in ("failure", "interrupted"):
         # The portal's Status column without an error code: a failure we can't name.
         success, code = 0, UNNAMED_CODE
-    city, state, country = _split_location(get("location"))
-    return {
-        "id": get("id") or _synthetic_id(values),
-        "created": timeutil.to_store(timeutil.parse_time(get("created"))),
-        "event_mask": (event_mask([enum(get("event_type"))])
-                       or EVENT_BITS["nonInteractiveUser"]),
-        "success": success,
-        "error_code": code,
-        "error_text": code_text,
-        "failure_reason": get("failure_reason"),
-        "ip": get("ip"),
-        "city": city,
-        "state": state,
-        "country": country,
-        "app_id": get("app_id"),
-        "app_name": get("app_name"),
-        "resource_id": get("resource_id"),
-        "resource_name": get("resource_name"),
-        "user_id": get("user_id"),
-        "user_upn": get("user_upn"),
-        "user_name": get("user_name"),
-        "sp_id": get("sp_id"),
-        "sp_name": get("sp_name"),
-        "client_app": get("client_app"),
-        "auth_requirement": enum(get("auth_requirement")),
-        "ca_status": enum(get("ca_status")),
-        "ca_policies": "",
-        "risk_level": enum(get("risk_level")),
-        "risk_state": enum(get("risk_state")),
-        "risk_events": "",
-        "protocol": enum(get("protocol")),
-        "incoming_token_type": enum(get("incoming_token_type")),
-        "client_credential_type": enum(get("client_credential_type")),
-        "user_agent": get("user_agent"),
-    }
+    city, state, country = _split_location(
+        v.strip() if type(v := get("location")) is str else _text(v))
+    known = _ENUMS.get
+    row = _ROW.copy()
+    row["id"] = (v.strip() if type(v := get("id")) is str else _text(v)) or _synthetic_id(values)
+    row["created"] = (type(created) is str and _TIMES.get(created)) or stored_time(created)
+    row["event_mask"] = (
+        event_mask([(type(v := get("event_type")) is str and known(v)) or _enum(v)])
+        or EVENT_BITS["nonInteractiveUser"])
+    row["success"] = success
+    row["error_code"] = code
+    row["error_text"] = code_text
+    row["failure_reason"] = v.strip() if type(v := get("failure_reason")) is str else _text(v)
+    row["ip"] = v.strip() if type(v := get("ip")) is str else _text(v)
+    row["city"] = city
+    row["state"] = state
+    row["country"] = country
+    row["app_id"] = v.strip() if type(v := get("app_id")) is str else _text(v)
+    row["app_name"] = v.strip() if type(v := get("app_name")) is str else _text(v)
+    row["resource_id"] = v.strip() if type(v := get("resource_id")) is str else _text(v)
+    row["resource_name"] = v.strip() if type(v := get("resource_name")) is str else _text(v)
+    row["user_id"] = v.strip() if type(v := get("user_id")) is str else _text(v)
+    row["user_upn"] = v.strip() if type(v := get("user_upn")) is str else _text(v)
+    row["user_name"] = v.strip() if type(v := get("user_name")) is str else _text(v)
+    row["sp_id"] = v.strip() if type(v := get("sp_id")) is str else _text(v)
+    row["sp_name"] = v.strip() if type(v := get("sp_name")) is str else _text(v)
+    row["client_app"] = v.strip() if type(v := get("client_app")) is str else _text(v)
+    row["auth_requirement"] = (type(v := get("auth_requirement")) is str and known(v)) or _enum(v)
+    row["ca_status"] = (type(v := get("ca_status")) is str and known(v)) or _enum(v)
+    row["ca_policies"] = ""
+    row["risk_level"] = (type(v := get("risk_level")) is str and known(v)) or _enum(v)
+    row["risk_state"] = (type(v := get("risk_state")) is str and known(v)) or _enum(v)
+    row["risk_events"] = ""
+    row["protocol"] = (type(v := get("protocol")) is str and known(v)) or _enum(v)
+    row["incoming_token_type"] = ((type(v := get("incoming_token_type")) is str and known(v))
+                                  or _enum(v))
+    row["client_credential_type"] = ((type(v := get("client_credential_type")) is str
+                                     and known(v)) or _enum(v))
+    row["user_agent"] = v.strip() if type(v := get("user_agent")) is str else _text(v)
+    return row

@@ -237,12 +237,12 @@ def test_hostile_file_name_does_not_split_output(run, tmp_path):
 
 
 def test_traceback_only_with_vvv(run, write_json, monkeypatch):
-    from check_entra_noninteractive import measures
+    from check_entra_noninteractive import tally
 
     def broken(*args):
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(measures, "compute", broken)
+    monkeypatch.setattr(tally, "run", broken)
     quiet = run("signins", "--input", write_json(FAILED3), "-v")
     assert quiet.code == 3
     assert quiet.first == ("ENTRA SIGNINS UNKNOWN - internal error: ZeroDivisionError: boom "
@@ -256,14 +256,14 @@ def test_traceback_only_with_vvv(run, write_json, monkeypatch):
 
 
 def test_traceback_is_scrubbed(run, write_json, monkeypatch):
-    from check_entra_noninteractive import measures, redact
+    from check_entra_noninteractive import redact, tally
 
     redact.register("tr4ceback-secret-value")
 
     def leaky(*args):
         raise RuntimeError("token tr4ceback-secret-value rejected")
 
-    monkeypatch.setattr(measures, "compute", leaky)
+    monkeypatch.setattr(tally, "run", leaky)
     loud = run("signins", "--input", write_json(FAILED3), "-vvv")
     assert "Traceback" in loud.out
     assert "tr4ceback-secret-value" not in loud.out

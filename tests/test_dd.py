@@ -11,7 +11,7 @@ import stat
 
 import pytest
 
-from check_entra_noninteractive import dd, dd_render, measures
+from check_entra_noninteractive import dd_render, errorcodes, measures
 from conftest import SAMPLE, run_script, signin
 
 SPRAY_IP = "198.51.100.7"
@@ -493,9 +493,9 @@ def test_visible_text_helpers():
     assert dd_render.esc("<b>\t") == '&lt;b&gt;<span class="ctl">\\t</span>'
     assert dd_render.visible("S\u00e3o Paulo, Persian\u200cname") == \
         "S\u00e3o Paulo, Persian\u200cname"  # letters and joiners stay
-    assert dd.error_meaning(50126) == "invalid username or password"
-    assert dd.error_meaning(4242) == "see https://login.microsoftonline.com/error?code=4242"
-    assert dd.error_kind(50058) == "interrupt" and dd.error_kind(50126) == "failure"
+    assert errorcodes.meaning(50126) == "invalid username or password"
+    assert errorcodes.meaning(4242) == "see https://login.microsoftonline.com/error?code=4242"
+    assert errorcodes.kind(50058) == "interrupt" and errorcodes.kind(50126) == "failure"
 
 
 # --------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from check_entra_noninteractive import measures, normalize, statedir, timeutil
+from check_entra_noninteractive import measures, normalize, statedir, tally, timeutil
 from check_entra_noninteractive.normalize import COLUMNS
 from check_entra_noninteractive.store import SCHEMA_VERSION, Store
 from check_entra_noninteractive.window import Window
@@ -235,7 +235,8 @@ CREATE TABLE pacing_block (key TEXT PRIMARY KEY, until REAL NOT NULL);
 """
 
 
-@pytest.mark.parametrize("version", [0, 1, 2, 4], ids=["main's (0)", "1", "2", "newer (4)"])
+@pytest.mark.parametrize("version", [0, 1, SCHEMA_VERSION - 1, SCHEMA_VERSION + 1],
+                         ids=["main's (0)", "1", "older", "newer"])
 def test_store_of_another_schema_is_rebuilt(run, graph, state, fresh, version):
     """The old table, with coverage that claims the whole hour and a single row: trusting
     it would report 1 sign-in."""
@@ -569,6 +570,22 @@ def test_prune_at_the_edges(hour, cut, rows, coverage):
     assert hour.gaps(_window(0, 60), DELAY) == ([(T, T + 60 * MIN)] if cut >= 60 else missing)
 
 
+def test_a_large_prune_is_spread_over_runs(hour):
+    """At most ``most`` rows go per prune, the oldest; the coverage is trimmed where the rows
+    stop, so what is left is still counted and nothing pruned is taken as fetched."""
+    for removed in (10, 20, 30):
+        hour.prune(T + 45 * MIN, most=10)
+        assert hour.query("SELECT COUNT(*) FROM signins")[0][0] == 60 - removed
+        cut = T + removed * MIN
+        assert hour.query("SELECT MIN(created) FROM signins")[0][0] == timeutil.to_store(cut)
+        assert hour.gaps(_window(0, 60), DELAY) == [(T, cut)]
+        assert hour.gaps(_window(-60, -30), DELAY) == [(T - 60 * MIN, T - 30 * MIN)]
+    for _ in range(3):
+        hour.prune(T + 45 * MIN, most=10)
+    assert hour.query("SELECT COUNT(*) FROM signins")[0][0] == 15
+    assert hour.gaps(_window(0, 60), DELAY) == [(T, T + 45 * MIN)]
+
+
 @pytest.mark.parametrize("statement", ["UPDATE", "DELETE"])
 def test_prune_is_one_transaction(hour, statement):
     """If trimming the coverage fails, no sign-in is deleted either: rows and coverage
@@ -639,12 +656,12 @@ def test_snapshot_sees_one_state_while_another_connection_writes(tmp_path):
                        T + 60 * MIN, T + 80 * MIN)
         store.snapshot()
         count = store.query("SELECT COUNT(*) FROM signins")[0][0]
-        values = measures.compute(store, window, group, 5)
+        values = tally.run(store, window, group, 5).values
         # Another check commits while this one reads: it is not blocked (WAL) ...
         _insert_elsewhere(path, [_row("new%02d" % m, m, ok=False) for m in range(30)])
         # ... and this one still sees the rows and coverage it started with.
         assert store.query("SELECT COUNT(*) FROM signins")[0][0] == count == 60
-        assert measures.compute(store, window, group, 5) == values
+        assert tally.run(store, window, group, 5).values == values
         assert store.gaps(window, DELAY) == []
     with Store(str(path)) as store:
         assert store.query("SELECT COUNT(*) FROM signins")[0][0] == 90
@@ -656,14 +673,14 @@ def test_measures_and_dd_agree_while_another_check_writes(run, graph, state, mon
     """Between the measures and the DD another check stores 50 more failed sign-ins of the
     window: the DD still shows what the measures counted."""
     added = [_row("late%02d" % n, n, ok=False) for n in range(50)]
-    real = measures.compute
+    real = tally.run
 
-    def compute_then_another_check_writes(store, window, group, attempts):
-        values = real(store, window, group, attempts)
+    def count_then_another_check_writes(store, window, group, attempts, detail=None):
+        counted = real(store, window, group, attempts, detail)
         _insert_elsewhere(store.path, added)
-        return values
+        return counted
 
-    monkeypatch.setattr(measures, "compute", compute_then_another_check_writes)
+    monkeypatch.setattr(tally, "run", count_then_another_check_writes)
     result = signins(run, graph, state)
     assert (result.code, result.first) == (0, fresh), result.out
     document = json.loads((state / "dd" / TENANT / "check_entra_signins.json").read_text())
@@ -671,7 +688,7 @@ def test_measures_and_dd_agree_while_another_check_writes(run, graph, state, mon
     assert by_label["failed"]["value"] == result.value("failed") == 227
     assert by_label["failed"]["table"]["total"] == 227
     assert sum(row[1] for row in by_label["failed"]["tables"][0]["rows"]) == 227
-    monkeypatch.setattr(measures, "compute", real)
+    monkeypatch.setattr(tally, "run", real)
     # The rows did land: a run that refetches the window now sees them (they are in the
     # store; the coverage was dropped by the other "check").
     _new_budget(graph, state)

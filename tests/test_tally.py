@@ -1,0 +1,143 @@
+"""The one pass over a window (tally.run) against an independent reference: SQL.
+
+Random windows of sign-ins, with ties in time, empty entity keys and few distinct values
+(so that runs form and break), are counted by the pass and by plain SQL: the counts by
+``SUM(condition)``, the entity measures by the gaps-and-islands query that numbers each
+entity's attempts by (time, id). Every DD table must then agree with its measure.
+"""
+
+from datetime import timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from check_entra_noninteractive import measures, normalize, tally, timeutil
+from check_entra_noninteractive.store import Store
+from check_entra_noninteractive.window import Window
+from conftest import signin
+
+START = timeutil.parse_time("2026-11-20T08:00:00Z")
+WINDOW = Window(START, START + timedelta(hours=1))
+
+# Few values per field, '' among them: entities repeat, and some rows have none.
+record = st.fixed_dictionaries({
+    "when": st.integers(0, 40),
+    "ok": st.booleans(),
+    "ipAddress": st.sampled_from(["192.0.2.1", "192.0.2.2", "2001:db8::1", ""]),
+    "userId": st.sampled_from(["u1", "u2", "u3", ""]),
+    "userPrincipalName": st.sampled_from(["a@x.example", "b@x.example", ""]),
+    "appId": st.sampled_from(["app-1", "app-2", ""]),
+    "appDisplayName": st.sampled_from(["Outlook", "Teams", ""]),
+    "servicePrincipalId": st.sampled_from(["sp-1", ""]),
+    "resourceId": st.sampled_from(["res-1", "res-2", ""]),
+    "clientAppUsed": st.sampled_from(["Browser", "IMAP4", "Other clients", ""]),
+    "location": st.sampled_from([{"city": "Berlin", "state": "Berlin", "countryOrRegion": "DE"},
+                                 {"city": "", "state": "", "countryOrRegion": "US"},
+                                 {}]),
+    "authenticationRequirement": st.sampled_from(["singleFactorAuthentication",
+                                                  "multiFactorAuthentication", ""]),
+    "conditionalAccessStatus": st.sampled_from(["success", "failure", "notApplied"]),
+    "riskLevelDuringSignIn": st.sampled_from(["none", "low", "high", "hidden"]),
+    "errorCode": st.sampled_from([50126, 50053, 53003, 7000215]),
+})
+
+
+def store_of(drawn):
+    store = Store(":memory:")
+    rows = []
+    for number, fields in enumerate(drawn):
+        fields = dict(fields)
+        when, ok, code = fields.pop("when"), fields.pop("ok"), fields.pop("errorCode")
+        item = signin("id%03d" % number, when, ok, **fields)
+        if not ok:
+            item["status"] = {"errorCode": code}
+        rows.append(normalize.from_graph(item))
+    store.add(rows)
+    return store
+
+
+def reference_entities(store, entity, outcome, attempts):
+    """Entities with a run of >= attempts attempts of the outcome: gaps and islands."""
+    sql = """
+        SELECT COUNT(DISTINCT entity) FROM (
+            SELECT entity, COUNT(*) AS run_length FROM (
+                SELECT %(key)s AS entity, success,
+                       ROW_NUMBER() OVER (PARTITION BY %(key)s ORDER BY created, id)
+                     - ROW_NUMBER() OVER (PARTITION BY %(key)s, success ORDER BY created, id)
+                       AS island
+                FROM signins WHERE %(where)s AND %(key)s <> '')
+            WHERE success = ? GROUP BY entity, island)
+        WHERE run_length >= ?""" % {"key": entity.key, "where": WINDOW.where()[0]}
+    return store.query(sql, (*WINDOW.where()[1], outcome, attempts))[0][0]
+
+
+def reference_count(store, condition):
+    where, params = WINDOW.where()
+    return store.query("SELECT COUNT(*) FROM signins WHERE %s AND %s" % (where, condition),
+                       params)[0][0]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(record, max_size=60), st.integers(1, 4),
+       st.sampled_from(list(measures.GROUPS)), st.integers(1, 5))
+def test_the_pass_counts_what_sql_counts_and_its_tables_agree(drawn, attempts, name, limit):
+    group = measures.GROUPS[name]
+    with store_of(drawn) as store:
+        counted = tally.run(store, WINDOW, group, attempts,
+                            tally.Detail(limit=limit, successful=True))
+        for measure in group.measures:
+            value = counted.values[measure.label]
+            tables = counted.tables[measure.label]
+            if measure.entity:
+                expected = reference_entities(store, measures.ENTITIES[measure.entity],
+                                              measure.outcome, attempts)
+                assert value == expected, measure.label
+                assert tables.table["total"] == value
+                longest = tables.table["columns"].index("longest run")
+                assert all(row[longest] >= attempts for row in tables.table["rows"])
+            elif measure.condition:
+                assert value == reference_count(store, measure.condition), measure.label
+                if tables.table is not None and "sign-ins" in tables.table["columns"]:
+                    # grouped: every matching sign-in in exactly one group (when all shown)
+                    column = tables.table["columns"].index("sign-ins")
+                    if not tables.table["truncated"]:
+                        assert sum(r[column] for r in tables.table["rows"]) == value
+                elif tables.table is not None and measure.label != "ca_failure":
+                    assert tables.table["total"] == value
+                    assert len(tables.table["rows"]) == min(value, limit)
+            shown = [tables.table] if tables.table else []
+            for table in shown + tables.extra:
+                assert len(table["rows"]) <= limit
+                assert table["truncated"] == (len(table["rows"]) < table["total"])
+        if "failed_pct" in counted.values:
+            total, failed = counted.values["total"], counted.values["failed"]
+            assert counted.values["failed_pct"] == (round(100.0 * failed / total, 2)
+                                                    if total else 0.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(record, max_size=40))
+def test_without_the_dd_the_values_are_the_same_and_no_table_is_built(drawn):
+    with store_of(drawn) as store:
+        for group in measures.GROUPS.values():
+            bare = tally.run(store, WINDOW, group, 2)
+            full = tally.run(store, WINDOW, group, 2, tally.Detail(limit=3, successful=False))
+            assert bare.tables is None
+            assert bare.values == full.values
+
+
+def test_failed_entity_row_counts_every_failure_of_the_entity():
+    """The DD row of a failing IP: all its failures in the window, the longest run, the
+    distinct users, the top error codes, first and last seen."""
+    records = [signin("a", 1, False, userId="u1"), signin("b", 2, False, userId="u2"),
+               signin("c", 3, True), signin("d", 4, False, userId="u1"),
+               signin("e", 5, False, userId="u1"), signin("f", 6, False, userId="u1")]
+    records[1]["status"] = {"errorCode": 50053}
+    store = Store(":memory:")
+    store.add([normalize.from_graph(r) for r in records])
+    counted = tally.run(store, WINDOW, measures.GROUPS["failure-entities"], 3,
+                        tally.Detail(limit=10, successful=False))
+    table = counted.tables["failure_ips"].table
+    assert counted.values["failure_ips"] == 1
+    assert table["rows"] == [["192.0.2.1", 5, 3, 2, "50126\u00d74, 50053\u00d71",
+                              "2026-11-20T08:00:01Z", "2026-11-20T08:00:06Z"]]
