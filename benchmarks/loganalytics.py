@@ -5,10 +5,9 @@ Generates N sign-ins in one hour, serves them through the fake's Log Analytics q
 (one workspace, found through the fake's Resource Manager) and through its Graph endpoint
 (no throttle, no page delay), and runs ``check_entra_signins`` as a child process on each
 source and on the same records as a JSON Lines file. Reports, as JSON, wall time and
-requests per source (no memory figure: the child is forked from this process, which holds
-the fake's records, so its peak RSS would count them):
+requests per source. Not part of the goals table of ``run.py``: it compares the sources.
 
-    python tools/benchmark_loganalytics.py [--records 50000] [--row-limit 500000]
+    python benchmarks/loganalytics.py [--records 50000] [--row-limit 500000]
 
 Run from the repository (the fake lives in tests/). No timing here is a network figure:
 the fake answers on loopback, so this measures the check's cost plus the fake's (the
@@ -25,7 +24,8 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
-from benchmark_ingest import run_child, write_jsonl  # noqa: E402
+from common import run_child  # noqa: E402
+from ingest import write_jsonl  # noqa: E402
 from fake_microsoft import FakeMicrosoft  # noqa: E402
 
 TENANT, CLIENT, SECRET = "bench-tenant", "bench-client", "bench-secret"
@@ -63,8 +63,9 @@ def main():
             report = {"records": args.records, "row_limit": args.row_limit, "runs": []}
             for source, argv in runs.items():
                 fake.reset_log()
-                seconds, _, code, output = run_child(
+                child = run_child(
                     [script, *argv, "--state-dir", os.path.join(directory, source)])
+                seconds, code, output = child.seconds, child.code, child.output
                 report["runs"].append({
                     "source": source, "exit": code, "seconds": round(seconds, 2),
                     "records_per_second": int(args.records / seconds),

@@ -1,0 +1,71 @@
+"""What every benchmark shares: one figure of the table, and running a child process with
+its wall time, CPU time and peak memory."""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTS = os.path.join(ROOT, "tests")
+
+
+@dataclass
+class Figure:
+    """One row of the table: a measured figure beside its floor or ceiling (measured in
+    the same run), the goal, and whether it is met."""
+
+    name: str          # what was measured
+    value: str         # e.g. "7.9 s", "31 MiB"
+    reference: str     # the floor or ceiling it is judged against, e.g. "json.loads 3.2 s"
+    goal: str          # e.g. "<= 3x floor"
+    met: bool
+
+
+@dataclass
+class Child:
+    seconds: float     # wall time
+    cpu: float         # user + system CPU seconds of the child
+    rss_mib: float     # peak resident memory of the child
+    code: int
+    output: str
+
+
+def script(name):
+    """Path of a console script of this installation (the venv beside sys.executable)."""
+    path = os.path.join(os.path.dirname(sys.executable), name)
+    return path if os.path.exists(path) else (shutil.which(name) or name)
+
+
+# Runs argv as its own child and reports that child's figures. A child's peak RSS counts
+# from the memory of the process that forked it, so the fork happens here, in a small
+# process, not in a benchmark that may hold hundreds of MiB of generated records.
+_TRAMPOLINE = """
+import os, sys, time
+report, argv = sys.argv[1], sys.argv[2:]
+started = time.monotonic()
+pid = os.fork()
+if pid == 0:
+    os.execvp(argv[0], argv)
+_, status, usage = os.wait4(pid, 0)
+with open(report, "w") as handle:
+    handle.write("%d %r %r %r" % (os.waitstatus_to_exitcode(status), time.monotonic() - started,
+                                  usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0))
+"""
+
+
+def run_child(argv, env=None):
+    """Run argv to its end: its wall time, CPU time, peak RSS, exit code and output."""
+    fd, report = tempfile.mkstemp(prefix="bench-child-")
+    os.close(fd)
+    try:
+        output = subprocess.run([sys.executable, "-c", _TRAMPOLINE, report, *argv], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT).stdout
+        with open(report) as handle:
+            code, seconds, cpu, rss = handle.read().split()
+    finally:
+        os.unlink(report)
+    return Child(float(seconds), float(cpu), float(rss), int(code),
+                 output.decode("utf-8", "replace"))
