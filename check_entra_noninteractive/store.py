@@ -260,7 +260,8 @@ class Store:
 
     def snapshot(self):
         """Start a read transaction: every query until ``close()`` sees the same rows, so
-        the measures and the DD agree even while another check writes."""
+        the coverage that makes a window complete and the pass over its rows agree even
+        while another check writes."""
         with self.lock:
             self.db.execute("BEGIN")
             self.db.execute("SELECT COUNT(*) FROM coverage").fetchone()

@@ -120,9 +120,10 @@ class _ErrorCodeCounts:
         self.found = {}  # (code, text) -> [sign-ins, {user ids}]
 
     def add(self, row):
-        entry = self.found.get(self.code(row))
+        code = self.code(row)
+        entry = self.found.get(code)
         if entry is None:
-            entry = self.found[self.code(row)] = [0, set()]
+            entry = self.found[code] = [0, set()]
         entry[0] += 1
         entry[1].add(row[self.user])
 
@@ -196,9 +197,10 @@ class _UserAppClient:
         self.found = {}  # (user, application, client app) -> [sign-ins, failed]
 
     def add(self, row):
-        entry = self.found.get(self.key(row))
+        key = self.key(row)
+        entry = self.found.get(key)
         if entry is None:
-            entry = self.found[self.key(row)] = [0, 0]
+            entry = self.found[key] = [0, 0]
         entry[0] += 1
         if not row[self.success]:
             entry[1] += 1
