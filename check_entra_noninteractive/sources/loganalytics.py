@@ -304,9 +304,12 @@ class LogAnalyticsCollector(collector.OnlineSource):
 
         done = total = 0
         pending = {}
+        order = {}
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             def submit(task):
-                pending[pool.submit(self._one, store, client, *task)] = task
+                future = pool.submit(self._one, store, client, *task)
+                pending[future] = task
+                order[future] = len(order)
             for task in tasks:
                 submit(task)
             total = len(tasks)
@@ -328,6 +331,8 @@ class LogAnalyticsCollector(collector.OnlineSource):
                             total += 1
                             for start, end in halves:
                                 submit((task[0], start, end) + task[3:])
+                        except Exception:
+                            raise _first_failure(future, pending, order) from None
                         if self.run.progress:
                             self.run.progress("Log Analytics: %d of %d queries" % (done, total))
             except pacing.OutOfTime as stop:
@@ -354,6 +359,22 @@ class LogAnalyticsCollector(collector.OnlineSource):
 
 def _key(event_type, workspace):
     return "%s@%s" % (event_type, workspace.customer_id)
+
+
+def _first_failure(failed, running, order):
+    """The error of the earliest task among `failed` and those still `running`.
+
+    Two workspaces that both refuse are then reported the same way on every run,
+    whichever answers first."""
+    from concurrent.futures import wait
+
+    for future in running:
+        future.cancel()
+    wait(running)
+    errors = [future for future in (failed, *running) if not future.cancelled()
+              and future.exception() is not None
+              and not isinstance(future.exception(), TooLarge)]
+    return min(errors, key=order.__getitem__).exception()
 
 
 def _halves(start, end):
