@@ -177,7 +177,7 @@ def _no_stray_env(monkeypatch, tmp_path):
 # ---------------------------------------------------------------------------------------
 
 # The credentials the suite hands the plugin and its fakes (tests/test_graph.py,
-# tests/fake_microsoft.py). Values seen while the suite runs are added: module constants
+# tests/fake_microsoft/). Values seen while the suite runs are added: module constants
 # named like SECRET or PROXY_PASSWORD, the fakes' client secrets and proxy passwords, and
 # secrets given to a run by environment or argv.
 KNOWN_SECRETS = (

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from check_entra_noninteractive import sample
+import sample
 from conftest import run_script
 from fake_microsoft import FakeMicrosoft
 from test_graph import CLIENT, SECRET, TENANT, environment, graph_args
@@ -224,7 +224,7 @@ def test_fault_gives_exact_or_unknown_and_the_next_run_is_exact(matrix, case):
 
 def test_matrix_covers_every_graph_and_token_fault_of_the_fake():
     # The Resource Manager and Log Analytics faults are test_loganalytics.py's.
-    from fake_loganalytics import ARM_FAULTS, LA_FAULTS
+    from fake_microsoft.loganalytics import ARM_FAULTS, LA_FAULTS
     from fake_microsoft import FAULT_NAMES
 
     used = {name for case in CASES for name, _, _ in case.faults}

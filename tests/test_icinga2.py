@@ -4,7 +4,7 @@
   for both ways of installing the checks and for a distributed setup.
 - A real Icinga 2 daemon runs the five checks of three tenant hosts through the shipped
   CheckCommands and templates: one host reads samples/nonint-signins.json, the others read
-  the local fake of Microsoft's endpoints (tests/fake_microsoft.py, in subprocess mode),
+  the local fake of Microsoft's endpoints (tests/fake_microsoft/, in subprocess mode),
   one through Graph and one through Log Analytics, through its authenticating proxy, with the client secret and the proxy password in host
   vars. From Icinga's PerfdataWriter files the test takes the states and perfdata Icinga
   recorded and compares them with the same command lines (taken from Icinga's log) run
@@ -35,7 +35,7 @@ import pytest
 from conftest import ROOT, SAMPLE, GROUP_OF_SCRIPT
 
 ICINGA_DIR = ROOT / "icinga2"
-FAKE = ROOT / "tests" / "fake_microsoft.py"
+FAKE = ROOT / "tests" / "fake_microsoft"
 
 SECRET = "Zq8~icinga.CI_secret-0123456789abcdef"
 PROXY_SECRET = "pr0xy-Pa55~not.on.argv"
@@ -190,6 +190,8 @@ def test_every_argument_has_a_description_and_no_secret_is_an_argument():
     help_text = subprocess.run([sys.executable, "-m", "check_entra_noninteractive", "signins",
                                 "--help"], capture_output=True, text=True, cwd=ROOT,
                                env=dict(os.environ, PYTHONPATH=str(ROOT))).stdout
+    # argparse may wrap a help line after a hyphen: "--proxy-" / "password-file".
+    help_text = re.sub(r"-\n\s+", "-", help_text)
     offered = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", help_text))
     # Every option of the plugins is offered, except the secret on argv and the
     # terminal-only ones.
@@ -265,7 +267,7 @@ object Host "entra-broken" {
 
 @pytest.fixture
 def fake_graph(tmp_path):
-    """tests/fake_microsoft.py as a subprocess, serving the sample."""
+    """tests/fake_microsoft/ as a subprocess, serving the sample."""
     work = tmp_path / "fake"
     work.mkdir()
     config = work / "config.json"
@@ -286,7 +288,7 @@ def fake_graph(tmp_path):
         deadline = time.monotonic() + 30
         while not ready.exists():
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("fake_microsoft.py did not start: %s"
+                raise AssertionError("fake_microsoft did not start: %s"
                                      % proc.stderr.read().decode(errors="replace"))
             time.sleep(0.1)
         sys.path.insert(0, str(ROOT / "tests"))
