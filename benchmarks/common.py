@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(ROOT, "tests")
+if TESTS not in sys.path:
+    # The sample generator and the fake of Microsoft; the package is the installed one.
+    sys.path.append(TESTS)
 
 
 @dataclass

@@ -21,12 +21,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from common import TESTS, Figure, run_child, script  # noqa: E402
+from common import Figure, run_child, script  # noqa: E402
 
-if TESTS not in sys.path:
-    sys.path.append(TESTS)  # the fake of Microsoft; the package is the installed one
-
-from check_entra_noninteractive import sample  # noqa: E402
+import sample  # noqa: E402
 from fake_microsoft import FakeMicrosoft  # noqa: E402
 
 PAGE = 1000

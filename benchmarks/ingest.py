@@ -28,7 +28,7 @@ if HERE not in sys.path:
 
 from common import Figure, run_child, script  # noqa: E402
 
-from check_entra_noninteractive import sample  # noqa: E402
+import sample  # noqa: E402
 
 CHECK = "check_entra_signins"
 REPEAT = 5  # a --quick run: 2

@@ -2,7 +2,7 @@
 """Benchmark against the peer: the script an administrator would write with Microsoft's
 Graph SDK (benchmarks/peer_msgraph_sdk.py) versus our checks, on the same window.
 
-One local fake of Microsoft's endpoints (tests/fake_microsoft.py) serves N non-interactive
+One local fake of Microsoft's endpoints (tests/fake_microsoft/) serves N non-interactive
 sign-ins over one hour (default 30,000; --quick 5,000). Each contender runs as a child
 process against it, one after the other:
 
@@ -81,7 +81,7 @@ def peer_python():
 
 def write_records(path, count):
     """N non-interactive sign-ins as JSON Lines, one record at a time (flat memory)."""
-    from check_entra_noninteractive import sample
+    import sample
 
     with open(path, "w", encoding="utf-8") as fh:
         for record in sample.generate(count=count, minutes=60, seed=1, compact=True):
@@ -91,7 +91,7 @@ def write_records(path, count):
 
 
 class Fake:
-    """tests/fake_microsoft.py in its own process, driven over its control endpoints.
+    """tests/fake_microsoft/ in its own process, driven over its control endpoints.
 
     Not in this process: a child's peak memory (wait4's ru_maxrss) starts from this
     process's own high-water mark on Linux, so this one must never hold the records, nor
@@ -106,7 +106,7 @@ class Fake:
                        "workdir": os.path.join(folder, "fake")}, fh)
         self.log = open(os.path.join(folder, "fake.log"), "wb")
         self.process = subprocess.Popen(
-            [sys.executable, os.path.join(TESTS, "fake_microsoft.py"), "--config", config,
+            [sys.executable, os.path.join(TESTS, "fake_microsoft"), "--config", config,
              "--ready-file", self.ready], stdout=self.log, stderr=subprocess.STDOUT,
             env=base_env())
 

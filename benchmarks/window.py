@@ -14,7 +14,7 @@
 How the covered window is made: the store is built in this process with the Store API, as
 the Graph fetch leaves it (rows of normalize.from_graph, one ``add_page`` per 1,000 sign-ins,
 each with its coverage row), at the path the check uses (STATE/TENANT/graph.sqlite).
-Fetching through tests/fake_microsoft.py is paced to 5 pages per 10 s, so 150k sign-ins
+Fetching through tests/fake_microsoft/ is paced to 5 pages per 10 s, so 150k sign-ins
 would take 5 minutes of setup; a full run also fetches the 29.6k window once through the
 fake and times the covered re-run of that real store as a cross-check. Every timed check
 runs against a live fake of Microsoft that must see 0 Graph requests (asserted).
@@ -48,12 +48,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from common import TESTS, Figure, run_child, script  # noqa: E402
+from common import Figure, run_child, script  # noqa: E402
 
-if TESTS not in sys.path:
-    sys.path.append(TESTS)  # the fake of Microsoft; the package is the installed one
-
-from check_entra_noninteractive import normalize, sample, timeutil  # noqa: E402
+import sample  # noqa: E402
+from check_entra_noninteractive import normalize, timeutil  # noqa: E402
 from check_entra_noninteractive.store import PRUNE_ROWS, QUICK_CHECK_SECONDS, Store  # noqa: E402
 
 TENANT = "bench"

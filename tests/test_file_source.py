@@ -148,7 +148,7 @@ def _peak_while_reading(path):
 
 
 def _write_generated(path, count, shape):
-    from check_entra_noninteractive import sample
+    import sample
 
     with open(path, "w") as handle:
         if shape == "jsonl":

@@ -6,7 +6,7 @@ from itertools import groupby
 
 import pytest
 
-from check_entra_noninteractive import sample
+import sample
 from conftest import GROUP_OF_SCRIPT, SAMPLE, run_script
 
 LEGACY = {"authenticated smtp", "autodiscover", "exchange activesync",

@@ -1,7 +1,7 @@
 """Deterministic generator of realistic Entra ID non-interactive sign-in records.
 
 The records have the shape of Microsoft Graph **beta** ``signIn`` resources
-(``GET /beta/auditLogs/signIns``, see API-NOTES.md).  Everything comes from
+(``GET /beta/auditLogs/signIns``).  Everything comes from
 ``random.Random(seed)``; neither the global random generator nor the clock is
 used, so the same arguments give byte-identical output (checked on Python
 3.9-3.13).  Records are yielded newest first, as Graph returns them, one at a
@@ -134,7 +134,7 @@ of samples/nonint-signins.json, see ``compact_record``.
 
 Usage::
 
-    python -m check_entra_noninteractive.sample --count 3000 \\
+    python tests/sample.py --count 3000 \\
         --start 2026-11-20T08:00:00Z --minutes 60 --seed 42 \\
         --format {json,jsonl,graph} --output FILE [--compact] [--no-scenarios]
 """
@@ -145,6 +145,8 @@ import json
 import random
 import sys
 from datetime import datetime, timezone
+
+from check_entra_noninteractive import timeutil
 
 __all__ = ["generate", "compact_record", "write", "main", "scenario_count",
            "SCENARIOS", "USERS", "SPRAY_TARGETS"]
@@ -774,19 +776,6 @@ def _background(rng, start, span, n):
 # Public API
 # --------------------------------------------------------------------------
 
-def _parse_start(text):
-    if isinstance(text, datetime):
-        dt = text
-    else:
-        s = str(text).strip()
-        if s.endswith(("Z", "z")):
-            s = s[:-1] + "+00:00"
-        dt = datetime.fromisoformat(s)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return int(dt.timestamp())
-
-
 def scenario_count():
     """Number of scenario records (independent of seed, count and minutes)."""
     return (SCENARIOS["spray"]["attempts"] + SCENARIOS["brute_force"]["failures"]
@@ -814,7 +803,7 @@ def generate(count=3000, start="2026-11-20T08:00:00Z", minutes=60, seed=42,
     span = int(round(float(minutes) * 60))
     if span <= 0:
         raise ValueError("minutes must be > 0")
-    start_epoch = _parse_start(start)
+    start_epoch = int(timeutil.parse_time(start).timestamp())
     rng = random.Random(seed)
     scen = _scenario_records(rng, start_epoch, span) if scenarios else []
     if len(scen) > count:
@@ -923,7 +912,7 @@ def write(records, stream, fmt="json"):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m check_entra_noninteractive.sample",
+        prog="python tests/sample.py",
         description="Generate deterministic, realistic Entra ID non-interactive "
                     "sign-in records (Graph beta signIn shape).")
     parser.add_argument("--count", type=int, default=3000, help="records (default 3000)")
