@@ -108,8 +108,6 @@ def _pem_credential(path):
 
 
 def _require_rsa(pem_key, path):
-    """Entra ID signs client assertions with RS256 only: say so before MSAL fails obscurely."""
-    from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
     try:
@@ -117,6 +115,13 @@ def _require_rsa(pem_key, path):
     except (ValueError, TypeError) as exc:
         raise CheckError("cannot load the private key in %s: %s (an unencrypted PEM key is "
                          "needed)" % (path, str(exc).split("\n")[0]))
+    _check_rsa(key, path)
+
+
+def _check_rsa(key, path):
+    """Entra ID signs client assertions with RS256 only: say so before MSAL fails obscurely."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     if not isinstance(key, rsa.RSAPrivateKey):
         raise CheckError("the key in %s is not RSA: Entra ID accepts RSA certificates only"
                          % path)
@@ -125,7 +130,6 @@ def _require_rsa(pem_key, path):
 def _pfx_credential(path, password):
     # cryptography comes with msal (through PyJWT[crypto]); it reads PFX on every msal version.
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.hazmat.primitives.serialization import pkcs12
 
     data = _read(path, "client PFX")
@@ -138,9 +142,7 @@ def _pfx_credential(path, password):
                          % path)
     if key is None or cert is None:
         raise CheckError("client PFX %s must hold a private key and its certificate" % path)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise CheckError("the key in %s is not RSA: Entra ID accepts RSA certificates only"
-                         % path)
+    _check_rsa(key, path)
     pem_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
     return {"private_key": pem_key, "thumbprint": cert.fingerprint(hashes.SHA1()).hex(),

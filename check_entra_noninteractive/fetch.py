@@ -5,8 +5,8 @@ first page, everything newer than that page's oldest second is complete, and the
 the density of sign-ins. The rest of the range is then planned in whole pages: the first
 chain keeps following its own nextLink for the newest share, and the older shares go to new
 queries fetched concurrently, so the shared request budget, not one page's latency, sets
-the pace. When the density holds, a window of N sign-ins costs ceil(N/1000) requests, or one
-more when N leaves too little room on its last page (see ``split_shares``).
+the pace. When the density holds, a window of N sign-ins costs ceil(N / page size) requests,
+or one more when N leaves too little room on its last page (see ``split_shares``).
 """
 
 import fcntl
@@ -23,7 +23,6 @@ from . import statedir, timeutil
 from .pacing import OutOfTime
 
 SECOND = timedelta(seconds=1)
-PAGE = 1000  # sign-ins per page ($top in sources/graph.py)
 
 
 class Fetcher:
@@ -152,10 +151,10 @@ class Fetcher:
         if tied == len(rows):  # one second fills the page: no density to plan with
             return start
         per_second = (len(rows) - tied) / (end - cut).total_seconds()  # all of [cut, end)
-        pages = (per_second * (cut - start).total_seconds() - tied) / PAGE
+        pages = (per_second * (cut - start).total_seconds() - tied) / self.source.page_size
         bounds, below = [], tied  # sign-ins in [bound, cut)
         for share in split_shares(pages, self.workers)[:-1]:
-            below += share * PAGE
+            below += share * self.source.page_size
             # Whole seconds: this chain proves its share complete only down to one.
             bound = (cut - timedelta(seconds=below / per_second)).replace(microsecond=0)
             if start < bound < (bounds[-1] if bounds else cut):
@@ -174,7 +173,8 @@ class Fetcher:
             self.done_seconds += seconds
             if rows and cut > start:
                 span = (end - cut).total_seconds() or 1.0
-                remaining = len(rows) / PAGE * (cut - start).total_seconds() / span
+                pages = len(rows) / self.source.page_size
+                remaining = pages * (cut - start).total_seconds() / span
                 self.estimated_pages = max(self.estimated_pages, self.pages + remaining)
             else:
                 self.estimated_pages = max(self.estimated_pages, float(self.pages))

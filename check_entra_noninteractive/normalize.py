@@ -1,16 +1,20 @@
-"""Map a raw sign-in record, in each shape a source delivers, to one flat row.
+"""The stored sign-in row, the tolerant reading of raw values, and Graph's mapping to it.
+
+Owns the row (``COLUMNS``, and which of them hold numbers), the helpers and caches that every
+source shape's mapping shares, and ``from_graph`` for Graph's JSON. Log Analytics rows
+(``normalize_loganalytics``) and the portal's CSV export (``normalize_portal_csv``) have
+their mappings beside it, built from the same parts.
 
 Tolerant by design: missing, null or ``{}`` fields, ``unknownFutureValue``, enum values in
 camelCase or in the portal's words ("Not Applied"), error codes as numbers or strings.
 Every row has exactly the keys of ``COLUMNS``; text columns are never None.
 
-Each shape has one mapping (``from_graph``, ``from_log_analytics``, ``from_portal_csv``),
-one line per column. A file of a million sign-ins goes through it, so each line first
-tries the common case inline (a plain string, a known enum spelling, a nested object that
-is already an object, a whole-number error code, a ``...Z`` timestamp) and only an odd
-value calls the tolerant helper that defines what the column means (``_text``, ``enum``,
-``_obj``, ``error_status``, ``_policies``, ...). The fast paths give exactly what the
-helpers give; tests/test_normalize_fast.py pins them to each other.
+Each shape has one mapping, one line per column. A file of a million sign-ins goes through
+it, so each line first tries the common case inline (a plain string, a known enum spelling,
+a nested object that is already an object, a whole-number error code, a ``...Z`` timestamp)
+and only an odd value calls the tolerant helper that defines what the column means
+(``_text``, ``enum``, ``_obj``, ``error_status``, ``_policies``, ...). The fast paths give
+exactly what the helpers give; tests/test_normalize_fast.py pins them to each other.
 """
 
 import decimal
@@ -21,7 +25,7 @@ import operator
 import re
 
 from . import timeutil
-from .window import EVENT_BITS, event_mask
+from .window import DEFAULT_EVENT_TYPES, EVENT_BITS, event_mask
 
 COLUMNS = (
     "id", "created", "event_mask", "success", "error_code", "error_text", "failure_reason",
@@ -32,6 +36,9 @@ COLUMNS = (
     "risk_level", "risk_state", "risk_events",
     "protocol", "incoming_token_type", "client_credential_type", "user_agent",
 )
+# The columns that hold whole numbers; every other one holds text. "id" names the sign-in:
+# a row read again replaces the one with its id (store.SCHEMA is built from these).
+INTEGER_COLUMNS = ("event_mask", "success", "error_code")
 # Every row starts as a copy of this (a dict display of 31 keys is built in pieces, and
 # costs twice as much), then each column is set in order.
 _ROW = dict.fromkeys(COLUMNS, "")
@@ -172,6 +179,10 @@ def _risk_event_list(value):
     return json.dumps(events) if events else ""
 
 
+# A record that names no event type (an export of one log) counts as the default type.
+UNLISTED_EVENT_TYPE = DEFAULT_EVENT_TYPES[0]
+
+
 def _event_mask(record):
     """Bits of every listed event type; without a known one, what isInteractive says."""
     mask = event_mask(enum(t) for t in _list(record.get("signInEventTypes")))
@@ -179,7 +190,7 @@ def _event_mask(record):
         return mask
     if record.get("isInteractive") is True:
         return EVENT_BITS["interactiveUser"]
-    return EVENT_BITS["nonInteractiveUser"]
+    return EVENT_BITS[UNLISTED_EVENT_TYPE]
 
 
 # ---------------------------------------------------------------------------------------
@@ -294,9 +305,27 @@ def stored_time(value):
 
 # ---------------------------------------------------------------------------------------
 # One mapping per source shape. In each line, ``v`` is the raw value: a plain str needs
-# only strip(); anything else goes to the helper. Lines run in column order, so a record
-# with several bad values fails on the same one as it always did.
+# only strip(); anything else goes to the helper. Lines run in column order (but for the
+# enum columns, set together: no value fails them), so a record with several bad values
+# fails on the same one as it always did.
 # ---------------------------------------------------------------------------------------
+
+def _set_enum_columns(row, requirement, ca_status, risk_level, risk_state, protocol,
+                      token_type, credential_type):
+    """Set the row's enum columns from their raw values: shared by every shape's mapping,
+    one call a record (a known spelling is a dict lookup)."""
+    known = _ENUMS.get
+    row["auth_requirement"] = ((type(requirement) is str and known(requirement))
+                               or _enum(requirement))
+    row["ca_status"] = (type(ca_status) is str and known(ca_status)) or _enum(ca_status)
+    row["risk_level"] = (type(risk_level) is str and known(risk_level)) or _enum(risk_level)
+    row["risk_state"] = (type(risk_state) is str and known(risk_state)) or _enum(risk_state)
+    row["protocol"] = (type(protocol) is str and known(protocol)) or _enum(protocol)
+    row["incoming_token_type"] = ((type(token_type) is str and known(token_type))
+                                  or _enum(token_type))
+    row["client_credential_type"] = ((type(credential_type) is str and known(credential_type))
+                                     or _enum(credential_type))
+
 
 def from_graph(record):
     """A Microsoft Graph (beta) signIn resource, or the portal's JSON download of it."""
@@ -319,7 +348,6 @@ def from_graph(record):
     if type(location) is not dict:
         location = _obj(location)
     types = get("signInEventTypes")
-    known = _ENUMS.get
     row = _ROW.copy()
     row["id"] = (v.strip() if type(v := get("id")) is str else _text(v)) or _synthetic_id(record)
     row["created"] = (type(created) is str and _TIMES.get(created)) or stored_time(created)
@@ -344,202 +372,12 @@ def from_graph(record):
     row["sp_id"] = v.strip() if type(v := get("servicePrincipalId")) is str else _text(v)
     row["sp_name"] = v.strip() if type(v := get("servicePrincipalName")) is str else _text(v)
     row["client_app"] = v.strip() if type(v := get("clientAppUsed")) is str else _text(v)
-    row["auth_requirement"] = ((type(v := get("authenticationRequirement")) is str and known(v))
-                               or _enum(v))
-    row["ca_status"] = (type(v := get("conditionalAccessStatus")) is str and known(v)) or _enum(v)
+    _set_enum_columns(row, get("authenticationRequirement"), get("conditionalAccessStatus"),
+                      get("riskLevelDuringSignIn"), get("riskState"),
+                      get("authenticationProtocol"), get("incomingTokenType"),
+                      get("clientCredentialType"))
     row["ca_policies"] = _applied_policies(get("appliedConditionalAccessPolicies"))
-    row["risk_level"] = (type(v := get("riskLevelDuringSignIn")) is str and known(v)) or _enum(v)
-    row["risk_state"] = (type(v := get("riskState")) is str and known(v)) or _enum(v)
     row["risk_events"] = (_risk_events(record)
                           if get("riskEventTypes_v2") or get("riskEventTypes") else "")
-    row["protocol"] = (type(v := get("authenticationProtocol")) is str and known(v)) or _enum(v)
-    row["incoming_token_type"] = ((type(v := get("incomingTokenType")) is str and known(v))
-                                  or _enum(v))
-    row["client_credential_type"] = ((type(v := get("clientCredentialType")) is str and known(v))
-                                     or _enum(v))
     row["user_agent"] = v.strip() if type(v := get("userAgent")) is str else _text(v)
-    return row
-
-
-# Log Analytics' sign-in tables -> the event type each holds.
-_TABLE_EVENT_TYPES = {
-    "aadnoninteractiveusersigninlogs": "nonInteractiveUser",
-    "aadserviceprincipalsigninlogs": "servicePrincipal",
-    "aadmanagedidentitysigninlogs": "managedIdentity",
-    "signinlogs": "interactiveUser",
-}
-_WORKLOADS = ("servicePrincipal", "managedIdentity")
-
-
-def from_log_analytics(record):
-    """A row of Log Analytics' sign-in tables (columns by name; JSON columns as strings
-    or objects; a column the table lacks may be missing or null)."""
-    get = record.get
-    created = get("TimeGenerated")
-    if not created:
-        raise ValueError("sign-in row without TimeGenerated")
-    status = _object(get("Status"))
-    code = get("ResultType")
-    if code in (None, ""):
-        code = status.get("errorCode")
-    if type(code) is int and -_MAX_CODE <= code <= _MAX_CODE:
-        success, code_text = (1 if code == 0 else 0), ""
-    else:
-        success, code, code_text = _code_status(code)
-    location = _object(get("LocationDetails"))
-    table = v.strip() if type(v := get("Type")) is str else _text(v)
-    event_type = _TABLE_EVENT_TYPES.get(table.lower(), "nonInteractiveUser")
-    requirement = get("AuthenticationRequirement")
-    if requirement is None and event_type in _WORKLOADS:
-        # The workload tables have no such column: an app or managed identity signs in
-        # with one credential, which Graph reports as single-factor.
-        requirement = "singleFactorAuthentication"
-    known = _ENUMS.get
-    row = _ROW.copy()
-    row["id"] = (v.strip() if type(v := get("Id")) is str else _text(v)) or _synthetic_id(record)
-    row["created"] = (type(created) is str and _TIMES.get(created)) or stored_time(created)
-    row["event_mask"] = EVENT_BITS[event_type]
-    row["success"] = success
-    row["error_code"] = code
-    row["error_text"] = code_text
-    row["failure_reason"] = (
-        (v.strip() if type(v := status.get("failureReason")) is str else _text(v))
-        or (v.strip() if type(v := get("ResultDescription")) is str else _text(v)))
-    row["ip"] = v.strip() if type(v := get("IPAddress")) is str else _text(v)
-    row["city"] = v.strip() if type(v := location.get("city")) is str else _text(v)
-    row["state"] = v.strip() if type(v := location.get("state")) is str else _text(v)
-    row["country"] = v.strip() if type(v := location.get("countryOrRegion")) is str else _text(v)
-    row["app_id"] = v.strip() if type(v := get("AppId")) is str else _text(v)
-    row["app_name"] = (
-        (v.strip() if type(v := get("AppDisplayName")) is str else _text(v))
-        or (v.strip() if type(v := get("ServicePrincipalName")) is str else _text(v)))
-    row["resource_id"] = v.strip() if type(v := get("ResourceIdentity")) is str else _text(v)
-    row["resource_name"] = v.strip() if type(v := get("ResourceDisplayName")) is str else _text(v)
-    row["user_id"] = v.strip() if type(v := get("UserId")) is str else _text(v)
-    row["user_upn"] = v.strip() if type(v := get("UserPrincipalName")) is str else _text(v)
-    row["user_name"] = v.strip() if type(v := get("UserDisplayName")) is str else _text(v)
-    row["sp_id"] = v.strip() if type(v := get("ServicePrincipalId")) is str else _text(v)
-    row["sp_name"] = v.strip() if type(v := get("ServicePrincipalName")) is str else _text(v)
-    row["client_app"] = v.strip() if type(v := get("ClientAppUsed")) is str else _text(v)
-    row["auth_requirement"] = ((type(requirement) is str and known(requirement))
-                               or _enum(requirement))
-    row["ca_status"] = (type(v := get("ConditionalAccessStatus")) is str and known(v)) or _enum(v)
-    row["ca_policies"] = _applied_policies(get("ConditionalAccessPolicies"))
-    row["risk_level"] = (type(v := get("RiskLevelDuringSignIn")) is str and known(v)) or _enum(v)
-    row["risk_state"] = (type(v := get("RiskState")) is str and known(v)) or _enum(v)
-    row["risk_events"] = _risk_event_list(v) if (v := get("RiskEventTypes_V2")) else ""
-    row["protocol"] = (type(v := get("AuthenticationProtocol")) is str and known(v)) or _enum(v)
-    row["incoming_token_type"] = ((type(v := get("IncomingTokenType")) is str and known(v))
-                                  or _enum(v))
-    row["client_credential_type"] = ((type(v := get("ClientCredentialType")) is str and known(v))
-                                     or _enum(v))
-    row["user_agent"] = v.strip() if type(v := get("UserAgent")) is str else _text(v)
-    return row
-
-
-# The portal's CSV download ("Download" > CSV on the sign-in logs blade). Headers are matched
-# case-insensitively with spaces folded; each canonical key lists the header variants seen.
-CSV_HEADERS = {
-    "created": ("date (utc)", "date", "created date (utc)", "createddatetime"),
-    "id": ("request id", "id"),
-    "user_agent": ("user agent",),
-    "user_id": ("user id",),
-    "user_name": ("user",),
-    "user_upn": ("username", "user principal name"),
-    "sp_id": ("service principal id",),
-    "sp_name": ("service principal name",),
-    "incoming_token_type": ("incoming token type",),
-    "protocol": ("authentication protocol",),
-    "client_credential_type": ("client credential type",),
-    "app_name": ("application",),
-    "app_id": ("application id",),
-    "resource_name": ("resource",),
-    "resource_id": ("resource id",),
-    "ip": ("ip address",),
-    "location": ("location",),
-    "status": ("status",),
-    "error_code": ("sign-in error code", "sign in error code", "error code"),
-    "failure_reason": ("failure reason",),
-    "client_app": ("client app",),
-    "auth_requirement": ("authentication requirement",),
-    "ca_status": ("conditional access",),
-    "risk_level": ("risk level (during sign-in)", "risk level (sign-in)", "risk level"),
-    "risk_state": ("risk state",),
-    "event_type": ("sign-in event type", "signineventtypes"),
-}
-_CSV_LOOKUP = {variant: key for key, variants in CSV_HEADERS.items() for variant in variants}
-
-
-def csv_header_map(headers):
-    """Map the CSV's header list to canonical keys; raises ValueError if it isn't an export."""
-    mapping = {}
-    for header in headers:
-        key = _CSV_LOOKUP.get(" ".join(str(header).strip().lstrip("\ufeff").lower().split()))
-        if key and key not in mapping.values():
-            mapping[header] = key
-    if "created" not in mapping.values():
-        raise ValueError("CSV without a 'Date (UTC)' column: not a sign-in log export")
-    return mapping
-
-
-def _split_location(text):
-    parts = [p.strip() for p in text.split(",")]
-    if len(parts) >= 3:
-        return ", ".join(parts[:-2]), parts[-2], parts[-1]
-    if len(parts) == 2:
-        return parts[0], "", parts[1]
-    return "", "", parts[0]
-
-
-def from_portal_csv(values):
-    """One CSV row, already keyed by canonical names (see csv_header_map)."""
-    get = values.get
-    created = v.strip() if type(v := get("created")) is str else _text(v)
-    if not created:
-        raise ValueError("CSV row without a date")
-    error_code = v.strip() if type(v := get("error_code")) is str else _text(v)
-    success, code, code_text = _code_status(error_code)
-    if not error_code and (v.strip() if type(v := get("status")) is str
-                           else _text(v)).lower() in ("failure", "interrupted"):
-        # The portal's Status column without an error code: a failure we can't name.
-        success, code = 0, UNNAMED_CODE
-    city, state, country = _split_location(
-        v.strip() if type(v := get("location")) is str else _text(v))
-    known = _ENUMS.get
-    row = _ROW.copy()
-    row["id"] = (v.strip() if type(v := get("id")) is str else _text(v)) or _synthetic_id(values)
-    row["created"] = (type(created) is str and _TIMES.get(created)) or stored_time(created)
-    row["event_mask"] = (
-        event_mask([(type(v := get("event_type")) is str and known(v)) or _enum(v)])
-        or EVENT_BITS["nonInteractiveUser"])
-    row["success"] = success
-    row["error_code"] = code
-    row["error_text"] = code_text
-    row["failure_reason"] = v.strip() if type(v := get("failure_reason")) is str else _text(v)
-    row["ip"] = v.strip() if type(v := get("ip")) is str else _text(v)
-    row["city"] = city
-    row["state"] = state
-    row["country"] = country
-    row["app_id"] = v.strip() if type(v := get("app_id")) is str else _text(v)
-    row["app_name"] = v.strip() if type(v := get("app_name")) is str else _text(v)
-    row["resource_id"] = v.strip() if type(v := get("resource_id")) is str else _text(v)
-    row["resource_name"] = v.strip() if type(v := get("resource_name")) is str else _text(v)
-    row["user_id"] = v.strip() if type(v := get("user_id")) is str else _text(v)
-    row["user_upn"] = v.strip() if type(v := get("user_upn")) is str else _text(v)
-    row["user_name"] = v.strip() if type(v := get("user_name")) is str else _text(v)
-    row["sp_id"] = v.strip() if type(v := get("sp_id")) is str else _text(v)
-    row["sp_name"] = v.strip() if type(v := get("sp_name")) is str else _text(v)
-    row["client_app"] = v.strip() if type(v := get("client_app")) is str else _text(v)
-    row["auth_requirement"] = (type(v := get("auth_requirement")) is str and known(v)) or _enum(v)
-    row["ca_status"] = (type(v := get("ca_status")) is str and known(v)) or _enum(v)
-    row["ca_policies"] = ""
-    row["risk_level"] = (type(v := get("risk_level")) is str and known(v)) or _enum(v)
-    row["risk_state"] = (type(v := get("risk_state")) is str and known(v)) or _enum(v)
-    row["risk_events"] = ""
-    row["protocol"] = (type(v := get("protocol")) is str and known(v)) or _enum(v)
-    row["incoming_token_type"] = ((type(v := get("incoming_token_type")) is str and known(v))
-                                  or _enum(v))
-    row["client_credential_type"] = ((type(v := get("client_credential_type")) is str
-                                     and known(v)) or _enum(v))
-    row["user_agent"] = v.strip() if type(v := get("user_agent")) is str else _text(v)
     return row

@@ -10,6 +10,13 @@ import time
 
 LIMIT = 5
 PERIOD = 10.0
+# In every tenant store (store.SCHEMA): the requests sent in the last PERIOD per key, and
+# the keys a Retry-After blocks until a time.
+TABLES = """
+CREATE TABLE IF NOT EXISTS pacing (key TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS pacing_by_key ON pacing (key, at);
+CREATE TABLE IF NOT EXISTS pacing_block (key TEXT PRIMARY KEY, until REAL NOT NULL);
+"""
 # Microsoft counts arrivals, we count departures: leave room for network jitter.
 MARGIN = 0.3
 

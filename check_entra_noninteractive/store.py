@@ -16,8 +16,8 @@ import time
 
 from nagiosplugin import CheckError
 
-from . import statedir, timeutil
-from .normalize import COLUMNS
+from . import pacing, statedir, timeutil
+from .normalize import COLUMNS, INTEGER_COLUMNS
 
 # Bump when the tables change: an older store is then rebuilt, not misread.
 SCHEMA_VERSION = 4
@@ -28,25 +28,15 @@ QUICK_CHECK_SECONDS = 3600
 # seconds (500,000 rows took 6-13 s).
 PRUNE_ROWS = 20000
 
+# The signins table has a column for each of the row's, in COLUMNS order; the sign-in's
+# id is the key, and no other column is ever NULL.
+_SIGNIN_COLUMNS = ",\n    ".join(
+    "id TEXT PRIMARY KEY" if name == "id"
+    else "%s %s NOT NULL" % (name, "INTEGER" if name in INTEGER_COLUMNS else "TEXT")
+    for name in COLUMNS)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS signins (
-    id TEXT PRIMARY KEY,
-    created TEXT NOT NULL,
-    event_mask INTEGER NOT NULL,
-    success INTEGER NOT NULL,
-    error_code INTEGER NOT NULL,
-    error_text TEXT NOT NULL,
-    failure_reason TEXT NOT NULL,
-    ip TEXT NOT NULL, city TEXT NOT NULL, state TEXT NOT NULL, country TEXT NOT NULL,
-    app_id TEXT NOT NULL, app_name TEXT NOT NULL,
-    resource_id TEXT NOT NULL, resource_name TEXT NOT NULL,
-    user_id TEXT NOT NULL, user_upn TEXT NOT NULL, user_name TEXT NOT NULL,
-    sp_id TEXT NOT NULL, sp_name TEXT NOT NULL,
-    client_app TEXT NOT NULL, auth_requirement TEXT NOT NULL,
-    ca_status TEXT NOT NULL, ca_policies TEXT NOT NULL,
-    risk_level TEXT NOT NULL, risk_state TEXT NOT NULL, risk_events TEXT NOT NULL,
-    protocol TEXT NOT NULL, incoming_token_type TEXT NOT NULL,
-    client_credential_type TEXT NOT NULL, user_agent TEXT NOT NULL
+    """ + _SIGNIN_COLUMNS + """
 );
 -- The window's rows in the order the measures read them: by time, then id.
 CREATE INDEX IF NOT EXISTS signins_by_time ON signins (created, id);
@@ -57,11 +47,8 @@ CREATE TABLE IF NOT EXISTS coverage (
     fetched TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS coverage_by_end ON coverage (part, end);
-CREATE TABLE IF NOT EXISTS pacing (key TEXT NOT NULL, at REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS pacing_by_key ON pacing (key, at);
-CREATE TABLE IF NOT EXISTS pacing_block (key TEXT PRIMARY KEY, until REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
+""" + pacing.TABLES
 
 _INSERT = "INSERT OR REPLACE INTO signins (%s) VALUES (%s)" % (
     ", ".join(COLUMNS), ", ".join("?" * len(COLUMNS)))

@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from nagiosplugin import CheckError
 
 from check_entra_noninteractive import network, normalize, pacing, timeutil
-from check_entra_noninteractive.fetch import PAGE, Fetcher
+from check_entra_noninteractive.fetch import Fetcher
 from check_entra_noninteractive.sources import graph, rest
+from check_entra_noninteractive.sources.graph import PAGE_SIZE as PAGE
 from check_entra_noninteractive.store import Store
 from check_entra_noninteractive.timeutil import parse_time
 from check_entra_noninteractive.window import Window
@@ -178,6 +179,7 @@ def test_an_empty_page_with_a_next_link_claims_no_coverage(tmp_path):
     class Pages:
         def __init__(self):
             self.answers = [([], "next-1"), ([], None)]
+            self.page_size = PAGE
             self.seen = []
 
         def first_url(self, start, end, event_types):
@@ -212,6 +214,8 @@ class Paging:
     """Graph's paging over fixed sign-ins: newest first, PAGE a page, a nextLink while more
     remain; with ``empty_tail`` also after an exactly full last page (Graph may); the
     queries numbered in ``shuffled`` send the pages after their first in any order."""
+
+    page_size = PAGE
 
     def __init__(self, rows, empty_tail=False, shuffled=()):
         self.rows = rows  # oldest first, each {"id", "created", ...}
@@ -296,7 +300,7 @@ def pattern_rows(name):
 def fetch_pattern(name, wanted):
     """Fetch the first ``wanted`` sign-ins of a pattern, rounded up to whole periods (so
     the window's density is the pattern's), with Graph answering an exactly full last page
-    with a nextLink to an empty page (it may; the fake of tests/fake_microsoft.py does not,
+    with a nextLink to an empty page (it may; the fake of tests/fake_microsoft/ does not,
     which can only take fewer requests); (sign-ins, Graph requests)."""
     period, offsets = PATTERNS[name]
     count = wanted + -wanted % len(offsets)

@@ -314,7 +314,7 @@ def test_bad_source_options_are_one_unknown_line(run, argv, message):
 
 
 def test_every_resource_manager_and_log_analytics_fault_of_the_fake_is_met():
-    from fake_loganalytics import ARM_FAULTS, LA_FAULTS
+    from fake_microsoft.loganalytics import ARM_FAULTS, LA_FAULTS
 
     text = open(__file__).read()
     met = {name for name in ARM_FAULTS + LA_FAULTS
@@ -389,7 +389,7 @@ def test_a_workspace_the_app_may_not_read_is_one_unknown_line(run, records, tmp_
 
 def test_json_columns_read_the_same_as_strings_and_as_objects():
     """The non-interactive table holds JSON as strings, SigninLogs as dynamic objects."""
-    from check_entra_noninteractive.normalize import from_log_analytics
+    from check_entra_noninteractive.normalize_loganalytics import from_log_analytics
     from check_entra_noninteractive.window import EVENT_BITS
 
     location = {"city": "Lyon", "state": "Rhône", "countryOrRegion": "FR"}

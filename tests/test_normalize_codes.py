@@ -10,6 +10,7 @@ import pytest
 
 from check_entra_noninteractive import normalize
 from check_entra_noninteractive.normalize import UNNAMED_CODE, error_status
+from check_entra_noninteractive.normalize_portal_csv import from_portal_csv
 from conftest import signin
 from fake_microsoft import FakeMicrosoft
 from test_graph import CLIENT, SECRET, TENANT, graph_args, use_fake
@@ -90,8 +91,8 @@ def test_portal_csv_codes_take_the_same_rules():
                                          ("Infinity", (0, UNNAMED_CODE, "Infinity")),
                                          ("1e-400", (0, UNNAMED_CODE, "1e-400")),
                                          ("9" * 5000, (0, UNNAMED_CODE, "9" * 100))]:
-        row = normalize.from_portal_csv({"created": "2026-11-20T08:00:01Z", "id": "c",
-                                         "error_code": value, "status": ""})
+        row = from_portal_csv({"created": "2026-11-20T08:00:01Z", "id": "c",
+                               "error_code": value, "status": ""})
         assert (row["success"], row["error_code"], row["error_text"]) == (success, code, text)
 
 

@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 
 from check_entra_noninteractive import normalize, timeutil
 from check_entra_noninteractive.normalize import UNNAMED_CODE
+from check_entra_noninteractive.normalize_loganalytics import from_log_analytics
+from check_entra_noninteractive.normalize_portal_csv import from_portal_csv
 from check_entra_noninteractive.window import EVENT_BITS
 from conftest import signin
 
@@ -489,7 +491,7 @@ def test_log_analytics_rows(changes, expected):
         record = dict(LA_BASE)
         for key, value in changes.items():
             _with(record, (key,), value)
-        return normalize.from_log_analytics(record)
+        return from_log_analytics(record)
 
     for row in _twice(make):
         assert row == dict(LA_ROW, **expected)
@@ -497,12 +499,12 @@ def test_log_analytics_rows(changes, expected):
 
 
 def test_log_analytics_row_without_id_or_time():
-    first, again = _twice(lambda: normalize.from_log_analytics(dict(LA_BASE, Id=" ")))
+    first, again = _twice(lambda: from_log_analytics(dict(LA_BASE, Id=" ")))
     assert first["id"] == again["id"] and first["id"].startswith("sha1-")
-    assert first["id"] != normalize.from_log_analytics(dict(LA_BASE, Id=None, IPAddress="x"))["id"]
+    assert first["id"] != from_log_analytics(dict(LA_BASE, Id=None, IPAddress="x"))["id"]
     for value in (None, ""):
         with pytest.raises(ValueError, match="without TimeGenerated"):
-            normalize.from_log_analytics(dict(LA_BASE, TimeGenerated=value))
+            from_log_analytics(dict(LA_BASE, TimeGenerated=value))
 
 
 CSV_BASE = {"created": "2026-11-20T08:00:05Z", "id": "req-1", "status": "Success",
@@ -544,7 +546,7 @@ CSV_CASES = [
 @pytest.mark.parametrize("changes, expected", CSV_CASES,
                          ids=[repr(c)[:40] for c, _ in CSV_CASES])
 def test_portal_csv_rows(changes, expected):
-    for row in _twice(lambda: normalize.from_portal_csv(dict(CSV_BASE, **changes))):
+    for row in _twice(lambda: from_portal_csv(dict(CSV_BASE, **changes))):
         assert row == dict(CSV_ROW, **expected)
         assert tuple(row) == normalize.COLUMNS
 
@@ -552,11 +554,11 @@ def test_portal_csv_rows(changes, expected):
 def test_portal_csv_row_without_date_or_id():
     for value in ("", "  ", None):
         with pytest.raises(ValueError, match="CSV row without a date"):
-            normalize.from_portal_csv(dict(CSV_BASE, created=value))
-    row = normalize.from_portal_csv(dict(CSV_BASE, id=""))
+            from_portal_csv(dict(CSV_BASE, created=value))
+    row = from_portal_csv(dict(CSV_BASE, id=""))
     assert row["id"].startswith("sha1-")
     with pytest.raises(ValueError, match="day is out of range"):
-        normalize.from_portal_csv(dict(CSV_BASE, created="2026-02-30T00:00:00Z"))
+        from_portal_csv(dict(CSV_BASE, created="2026-02-30T00:00:00Z"))
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""The store's coverage (what is fetched and settled), the shared request budget, and the
-secret scrubber."""
+"""The store's table of sign-ins and its coverage (what is fetched and settled), the shared
+request budget, and the secret scrubber."""
 
+import sqlite3
 import threading
 from datetime import timedelta
 
@@ -8,7 +9,7 @@ import pytest
 
 from check_entra_noninteractive import pacing, redact
 from check_entra_noninteractive.fetch import split_shares
-from check_entra_noninteractive.store import Store
+from check_entra_noninteractive.store import SCHEMA_VERSION, Store
 from check_entra_noninteractive.timeutil import parse_time
 from check_entra_noninteractive.window import Window
 
@@ -64,6 +65,36 @@ def test_every_event_type_must_be_covered(store):
     cover(store, 0, 4, 60, types=("servicePrincipal",))
     both = window(0, 10, ("nonInteractiveUser", "servicePrincipal"))
     assert mins(store.gaps(both, DELAY)) == [(4, 10)]
+
+
+# The signins table as SCHEMA_VERSION 4 made it, written out: (name, type, not null,
+# primary key) per column, in order. SCHEMA is built from normalize's columns, so a change
+# there must show up here, and with it a new SCHEMA_VERSION.
+SIGNINS_V4 = [("id", "TEXT", 0, 1), ("created", "TEXT", 1, 0),
+              ("event_mask", "INTEGER", 1, 0), ("success", "INTEGER", 1, 0),
+              ("error_code", "INTEGER", 1, 0)] + [
+    (name, "TEXT", 1, 0) for name in (
+        "error_text", "failure_reason", "ip", "city", "state", "country",
+        "app_id", "app_name", "resource_id", "resource_name",
+        "user_id", "user_upn", "user_name", "sp_id", "sp_name",
+        "client_app", "auth_requirement", "ca_status", "ca_policies",
+        "risk_level", "risk_state", "risk_events",
+        "protocol", "incoming_token_type", "client_credential_type", "user_agent")]
+
+
+def test_signins_table_is_the_schema_version_4_table(tmp_path):
+    path = str(tmp_path / "s.sqlite")
+    with Store(path):
+        pass
+    db = sqlite3.connect(path)
+    try:
+        columns = db.execute("PRAGMA table_info(signins)").fetchall()
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        db.close()
+    assert version == SCHEMA_VERSION == 4
+    assert columns == [(cid, name, kind, notnull, None, pk)  # no column has a default
+                       for cid, (name, kind, notnull, pk) in enumerate(SIGNINS_V4)]
 
 
 def test_store_file_is_private(tmp_path):

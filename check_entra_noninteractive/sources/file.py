@@ -13,7 +13,7 @@ import tempfile
 
 from nagiosplugin import CheckError
 
-from .. import normalize, options, timeutil
+from .. import normalize, normalize_portal_csv, options, timeutil
 from ..collector import Collection
 from ..store import Store
 from ..window import DEFAULT_EVENT_TYPES, Window, closing
@@ -202,7 +202,7 @@ def iter_csv(handle):
     except StopIteration:
         return
     try:
-        mapping = normalize.csv_header_map(headers)
+        mapping = normalize_portal_csv.csv_header_map(headers)
     except ValueError as exc:
         raise _Malformed(str(exc))
     keys = [mapping.get(h) for h in headers]
@@ -245,7 +245,7 @@ def read_pages(path, keep=None, page_size=PAGE_SIZE):
             if _looks_like_json(handle):
                 records, to_row = iter_json(handle), normalize.from_graph
             else:
-                records, to_row = iter_csv(handle), normalize.from_portal_csv
+                records, to_row = iter_csv(handle), normalize_portal_csv.from_portal_csv
             page = []
             for number, record in enumerate(records, start=1):
                 row = to_row(record)

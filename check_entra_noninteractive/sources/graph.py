@@ -83,6 +83,8 @@ def signins_filter(start, end, event_types):
 class GraphSource:
     """Pages of normalized sign-ins from one tenant's Graph endpoint."""
 
+    page_size = PAGE_SIZE  # the split plans in whole pages (fetch.Fetcher)
+
     def __init__(self, graph_url, tokens, http, session, pacer, deadline, max_attempts=6):
         self.graph_url = graph_url.rstrip("/")
         self.host = urlsplit(self.graph_url).hostname or self.graph_url
@@ -142,7 +144,3 @@ class GraphSource:
             raise CheckError(PERMISSION_HELP)
         raise CheckError("Microsoft Graph answered HTTP %d %s: %s" % (
             status, code or "", (message or "")[:200]))
-
-
-def oldest(rows):
-    return min(timeutil.from_store(r["created"]) for r in rows) if rows else None

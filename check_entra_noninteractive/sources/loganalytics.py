@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from nagiosplugin import CheckError
 
-from .. import collector, normalize, options, pacing, timeutil
+from .. import collector, normalize_loganalytics, options, pacing, timeutil
 from . import entra, rest, workspaces
 
 NAME = "loganalytics"
@@ -30,7 +30,7 @@ TABLES = {
     "interactiveUser": "SigninLogs",
 }
 
-# The columns each table's query projects: just what normalize.from_log_analytics reads.
+# The columns each table's query projects: just what normalize_loganalytics reads.
 # Columns that hold JSON (a string in some tables, dynamic in others) are made strings,
 # so that a union of tables has one column of each name.
 _AS_TEXT = ("ResultType", "Status", "LocationDetails", "ConditionalAccessPolicies",
@@ -146,7 +146,7 @@ class QueryClient:
         table = rest.with_retries(lambda: self._post(workspace, body), "Log Analytics",
                                   self.pacer, self.deadline)
         try:
-            return _merged(normalize.from_log_analytics(row) for row in table)
+            return _merged(normalize_loganalytics.from_log_analytics(row) for row in table)
         except ValueError as exc:
             raise CheckError("Log Analytics sent a sign-in of workspace %s this check cannot "
                              "read: %s" % (workspace.name, exc))
