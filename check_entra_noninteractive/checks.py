@@ -1,5 +1,5 @@
 """nagiosplugin objects: a Resource that fetches the measures, a Context that judges one,
-a Summary that formats the status line and long output."""
+a Summary that formats the status line and long output, and the Check that writes the DD."""
 
 import sqlite3
 import traceback
@@ -80,24 +80,25 @@ class Measures(nagiosplugin.Resource):
         return statedir.storage_problem(store.path, exc, "store")
 
 
+class Limit(nagiosplugin.Range):
+    """A Nagios range whose violation names the side that was broken: "outside 0:10",
+    "inside 10:20" (nagiosplugin says "outside range @10:20" of an inverted range)."""
+
+    @property
+    def violation(self):
+        bounds = str(self).lstrip("@")
+        if ":" not in bounds:
+            bounds = "0:" + bounds  # "10" means 0:10
+        return ("inside " if self.invert else "outside ") + bounds
+
+
 class Threshold(nagiosplugin.ScalarContext):
-    """Warning/critical Nagios ranges for one measure; says which range a value broke."""
+    """Warning/critical Nagios ranges for one measure."""
 
     def __init__(self, name, warning=None, critical=None):
-        super().__init__(name, warning, critical, fmt_metric="{name} {valueunit}")
-
-    def evaluate(self, metric, resource):
-        for state, limit in ((nagiosplugin.Critical, self.critical),
-                             (nagiosplugin.Warn, self.warning)):
-            if not limit.match(metric.value):
-                return self.result_cls(state, describe_violation(limit), metric)
-        return self.result_cls(Ok, None, metric)
-
-
-def describe_violation(limit):
-    if limit.invert:
-        return "inside %s" % str(limit)[1:]
-    return "outside %s" % limit._format(False)
+        super().__init__(name, fmt_metric="{name} {valueunit}")
+        # ScalarContext makes plain Ranges of what it is given: set ours afterwards.
+        self.warning, self.critical = Limit(warning), Limit(critical)
 
 
 def _plural(number, word):
@@ -162,34 +163,31 @@ class GroupSummary(nagiosplugin.Summary):
 
 
 class SigninCheck(nagiosplugin.Check):
-    """A Check whose long output also appears, without -v, when there is a problem, and
-    that writes the detailed diagnosis (``dd``: a dd.Settings) of a complete window."""
+    """The check of one group: after judging, it writes the detailed diagnosis (``dd``: a
+    dd.Settings) of a complete window, and shows a problem's long output without -v."""
 
-    def __init__(self, *objects, name=None, dd=None):
-        # nagiosplugin 1.3.2 (Debian 12) has no ``name`` argument: set it afterwards.
-        super().__init__(*objects)
-        if name is not None:
-            self.name = name
+    def __init__(self, resource, contexts, summary, name, dd):
+        super().__init__(resource, *contexts, summary)
+        self.name = name  # nagiosplugin 1.3.2 (Debian 12) has no ``name`` argument
+        self.measured = resource  # the Measures whose report this check reads
         self.dd = dd
-        # The resource whose report this check reads (a refusal has none).
-        self.measured = next((o for o in objects if isinstance(o, Measures)), None)
         self.dd_document = None   # the DD built by this run (for --details), or None
         self.dd_error = None      # why it could not be written, or None
 
     def __call__(self):
+        # A bend: nagiosplugin has no step between judging and printing, where the DD (it
+        # shows the judged states) is written, and prints long output only with -v.
         super().__call__()
         runtime = nagiosplugin.Runtime()
-        report = self.measured.report if self.measured is not None else None
-        if self.measured is not None and self.measured.traceback:
+        report = self.measured.report
+        if self.measured.traceback:
             runtime.output.add_longoutput(self.measured.traceback)
         if report is None:
             return  # UNKNOWN: nothing measured, nothing remembered, the old DD stays
-        if self.dd is not None:
-            self._detailed_diagnosis(report)
+        self._detailed_diagnosis(report)
         self.measured.collection.reported()
         if self.state != Ok and runtime.verbose == 0:
-            # nagiosplugin prints long output only with -v; an operator paged at night
-            # should see every measure without re-running the check.
+            # An operator paged at night should see every measure without re-running.
             runtime.output.add_longoutput(self.verbose_str)
         elif runtime.verbose == 0:
             # Stale or missing details, a rebuilt store, a skipped span must not go

@@ -11,7 +11,7 @@ import nagiosplugin
 from . import __version__, collector, dd, lastwindow, measures, redact, sources, statedir
 from .checks import GroupSummary, Measures, SigninCheck, Threshold
 from .options import UsageError, duration_upto, int_upto, shorten, timestamp, web_url
-from .window import EVENT_TYPES
+from .window import DEFAULT_EVENT_TYPES, EVENT_TYPES
 
 # None: statedir.default_dir() (/var/lib/..., else the user's XDG state directory).
 DEFAULT_STATE_DIR = None
@@ -76,8 +76,9 @@ def build_parser(group):
                              "is skipped and named (default 3 x --window)")
     source.add_argument("--event-type", action="append", choices=EVENT_TYPES,
                         dest="event_types", metavar="TYPE",
-                        help="sign-in event type to count; repeatable (default "
-                             "nonInteractiveUser; also %s)" % ", ".join(EVENT_TYPES[1:]))
+                        help="sign-in event type to count; repeatable (default %s; also %s)"
+                             % (", ".join(DEFAULT_EVENT_TYPES),
+                                ", ".join(t for t in EVENT_TYPES if t not in DEFAULT_EVENT_TYPES)))
     source.add_argument("--retention", type=duration_upto("400d"), default="2d",
                         metavar="DURATION",
                         help="keep fetched sign-ins this long in the store (default 2d, at "
@@ -186,13 +187,11 @@ def _collect(group, source, args, deadline):
 
 
 def _refuse(group, message):
-    """Report a problem found before the check could run, the nagiosplugin way."""
-
-    class Refusal(nagiosplugin.Resource):
-        def probe(self):
-            raise nagiosplugin.CheckError(redact.message(message))
-
-    SigninCheck(Refusal(), GroupSummary(group, 0), name=group.title).main(verbose=0)
+    """Report a problem found before the check could run: one UNKNOWN result."""
+    check = nagiosplugin.Check(nagiosplugin.Results(nagiosplugin.Result(
+        nagiosplugin.Unknown, redact.message(message))), GroupSummary(group, 0))
+    check.name = group.title  # nagiosplugin 1.3.2 (Debian 12) has no ``name`` argument
+    check.main(verbose=0)
 
 
 @nagiosplugin.guarded(verbose=0)
@@ -219,8 +218,8 @@ def main(group_name, argv=None):
             pass  # e.g. not creatable: the run goes on and its output says the DD is stale
     resource = Measures(group, lambda: _collect(group, source, args, deadline), args.attempts,
                         detail=settings.detail(), debug=args.verbose >= 3)
-    check = SigninCheck(resource, *contexts, GroupSummary(group, args.attempts, resource),
-                        name=group.title, dd=settings)
+    check = SigninCheck(resource, contexts, GroupSummary(group, args.attempts, resource),
+                        group.title, settings)
     try:
         # nagiosplugin's own alarm is the last resort; the collector keeps its own deadline.
         check.main(verbose=args.verbose, timeout=args.timeout + 5)

@@ -3,7 +3,6 @@
 requests is imported lazily: a check that needs no request never loads it.
 """
 
-import functools
 import os
 from dataclasses import dataclass
 from typing import Optional
@@ -56,7 +55,14 @@ class HttpSettings:
         """One requests session for MSAL and Graph alike: same proxy, trust and timeout."""
         import requests
 
-        session = requests.Session()
+        default_timeout = self.timeout
+
+        class Session(requests.Session):
+            def request(self, method, url, timeout=default_timeout, **kwargs):
+                # MSAL passes no timeout of its own; a call may still give one explicitly.
+                return super().request(method, url, timeout=timeout, **kwargs)
+
+        session = Session()
         if self.proxy_url:
             # requests lets HTTPS_PROXY from the environment override a session's proxies;
             # an explicit --proxy-host must win.
@@ -64,8 +70,6 @@ class HttpSettings:
             session.proxies = self.proxies
         session.verify = self.verify
         session.headers["User-Agent"] = "check_entra_noninteractive"
-        # MSAL passes no timeout of its own; a call may still give one explicitly.
-        session.request = functools.partial(session.request, timeout=self.timeout)
         return session
 
 
