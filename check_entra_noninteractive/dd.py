@@ -21,6 +21,8 @@ from .tally import Detail
 SCHEMA = 1
 FILE_MODE = 0o640
 DIR_MODE = 0o750
+# Worst first, as the status line orders the broken thresholds (nagiosplugin's states).
+SEVERITY = {"unknown": 3, "critical": 2, "warning": 1, "ok": 0}
 
 
 @dataclass
@@ -78,8 +80,8 @@ class Settings:
 # ---------------------------------------------------------------------------------------
 
 def build(settings, report, results, state):
-    """The DD document of one run (a checks.Report with tables): a dict ready for
-    json.dumps (schema 1)."""
+    """The DD document of one run (a checks.Report with tables and timeline): a dict ready
+    for json.dumps (schema 1)."""
     window = report.window
     by_label = {r.metric.name: r for r in results if r.metric is not None}
     items = []
@@ -109,8 +111,17 @@ def build(settings, report, results, state):
         ("attempts", report.attempts),
         ("limit", settings.limit),
         ("successful_signin_dd", settings.successful),
+        ("alarm_order", alarm_order(items)),
+        ("timeline", report.tally.timeline),
         ("measures", items),
     ))
+
+
+def alarm_order(items):
+    """The measures' labels as a person should read them: worst state first, measures of
+    the same state in perfdata-label order."""
+    ranked = sorted(items, key=lambda item: -SEVERITY.get(item["state"], SEVERITY["unknown"]))
+    return [item["label"] for item in ranked]
 
 
 # ---------------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ as escapes and replaces ``|``.
 """
 
 import html as _html
+import re
 
-from . import measures
+from . import errorcodes, measures, timeline
 
 STATE_COLOURS = {
     # state: (background, text)
@@ -76,6 +77,67 @@ def _rows_word(number):
     return "row" if number == 1 else "rows"
 
 
+SUCCESS_HINT = ("Successful sign-ins are not listed (--successful-signin-dd no): run the "
+                "check with --successful-signin-dd yes to list them (the tables can be large).")
+
+
+def _success_hint(document):
+    """The hint for a DD whose success tables are counted but not listed, else None."""
+    omitted = any(tab.get("omitted") for m in document["measures"]
+                  for tab in [m.get("table") or {}] + (m.get("tables") or []))
+    return SUCCESS_HINT if omitted else None
+
+
+# ---------------------------------------------------------------------------------------
+# Tables as people read them (both renderings)
+# ---------------------------------------------------------------------------------------
+
+# In a list of sign-ins these columns follow the user: what went wrong must be on screen
+# (1,400 px) before the names of application, resource and location.
+OUTCOME_COLUMNS = ("error code", "failure reason", "risk level", "risk state",
+                   "risk event types")
+USERS = "distinct users"
+NO_USER_NOTE = ("distinct users: empty or left out where the sign-ins had no user (service "
+                "principals, managed identities)")
+
+
+def _is_list(columns):
+    """The columns of a list of sign-ins (newest first), as opposed to a summary."""
+    return columns[:1] == ["time"]
+
+
+def _column_order(columns):
+    if not _is_list(columns) or "user" not in columns:
+        return list(range(len(columns)))
+    outcome = [i for i, name in enumerate(columns) if name in OUTCOME_COLUMNS]
+    rest = [i for i in range(len(columns)) if i not in outcome]
+    after_user = rest.index(columns.index("user")) + 1
+    return rest[:after_user] + outcome + rest[after_user:]
+
+
+def for_people(tab):
+    """(columns, rows, notes) of a table as the page and the terminal show it: outcome
+    columns of a sign-in list after the user; no "distinct users 0" for rows of service
+    principals and managed identities, which have no user (the cell is empty, None, and a
+    column without any user is left out). The JSON keeps the table as it is."""
+    columns = tab["columns"]
+    order = _column_order(columns)
+    users = columns.index(USERS) if USERS in columns else None
+    hidden = users is not None and any(row[users] == 0 for row in tab["rows"])
+    if users is not None and not any(row[users] for row in tab["rows"]):
+        order.remove(users)
+    rows = [[None if i == users and row[i] == 0 else row[i] for i in order]
+            for row in tab["rows"]]
+    return [columns[i] for i in order], rows, [NO_USER_NOTE] if hidden else []
+
+
+def _summaries_first(measure):
+    """A measure's tables, summaries (e.g. by error code) before the long list of
+    sign-ins."""
+    tables = [measure["table"]] + (measure.get("tables") or [])
+    return sorted(tables, key=lambda tab: _is_list(tab["columns"]))
+
+
 # ---------------------------------------------------------------------------------------
 # HTML
 # ---------------------------------------------------------------------------------------
@@ -91,7 +153,7 @@ dl.meta dt{font-weight:600;color:#555}dl.meta dd{margin:0;overflow-wrap:anywhere
 table.summary{width:auto}
 table{border-collapse:collapse;margin:4px 0 8px;font-size:13px;width:max-content}
 th,td{border:1px solid #d0d0d0;padding:3px 6px;text-align:left;vertical-align:top;
- unicode-bidi:isolate;max-width:24em;overflow-wrap:break-word}
+ unicode-bidi:isolate;max-width:20em;overflow-wrap:anywhere}
 th{background:#f0f0f0;font-weight:600;white-space:nowrap}
 tbody tr:nth-child(even){background:#fafafa}
 td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
@@ -103,6 +165,10 @@ td.t{white-space:nowrap}
  border-radius:2px;padding:0 1px}
 p.note{margin:2px 0;color:#555}p.omitted{margin:2px 0;color:#8a5a00}
 a{color:#0b57d0}
+svg.timeline{display:block;width:100%;height:122px;background:#fafafa}
+.axis{display:flex;justify-content:space-between;gap:8px;font-size:12px;
+ color:#555;margin:2px 0 8px}
+tr.alarm td:first-child{font-weight:600}
 """
 
 
@@ -117,7 +183,37 @@ def _css():
     return CSS.replace("@COLOURS@", colours)
 
 
+def _link(url, text):
+    return '<a href="%s" rel="noreferrer">%s</a>' % (esc(url), esc(text))
+
+
+# The texts that errorcodes.meaning() gives an unknown code: "see <lookup URL>".
+_SEE_LOOKUP = re.compile("^see (%s)$" % re.escape(errorcodes.LOOKUP).replace("%d", r"\d+"))
+# A code in "top error codes"; a code the log gave as text may be any string, even digits
+# too many for int().
+_CODE = re.compile(r"[1-9][0-9]{0,11}")
+
+
+def _codes_html(text):
+    """'50126×120, 50053×5' (top error codes) with each code linked to its lookup."""
+    parts = []
+    for part in str(text).split(", "):
+        code, times, count = part.rpartition("\u00d7")
+        url = errorcodes.lookup_url(int(code)) if _CODE.fullmatch(code) else None
+        parts.append(_link(url, code) + esc(times + count) if url else esc(part))
+    return ", ".join(parts)
+
+
 def _cell(column, value):
+    if value is None:
+        return "<td></td>"
+    if column == "error code" and errorcodes.lookup_url(value):
+        return '<td class="n">%s</td>' % _link(errorcodes.lookup_url(value), value)
+    if column == "top error codes":
+        return "<td>%s</td>" % _codes_html(value)
+    lookup = _SEE_LOOKUP.match(str(value)) if column == "meaning" else None
+    if lookup:
+        return "<td>see %s</td>" % _link(lookup.group(1), lookup.group(1))
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return '<td class="n">%s</td>' % esc(_number(value))
     if column in ("time", "first seen", "last seen"):
@@ -130,17 +226,73 @@ def _table_html(tab, level):
     note_class = "omitted" if tab.get("omitted") else "note"
     parts.append('<p class="%s">%s</p>' % (note_class, esc(_count_note(tab))))
     if tab["rows"]:
+        columns, rows, notes = for_people(tab)
+        parts += ['<p class="note">%s</p>' % esc(note) for note in notes]
         parts.append('<div class="scroll"><table><thead><tr>%s</tr></thead><tbody>' % "".join(
-            '<th scope="col">%s</th>' % esc(c) for c in tab["columns"]))
-        for row in tab["rows"]:
+            '<th scope="col">%s</th>' % esc(c) for c in columns))
+        for row in rows:
             parts.append("<tr>%s</tr>" % "".join(
-                _cell(column, value) for column, value in zip(tab["columns"], row)))
+                _cell(column, value) for column, value in zip(columns, row)))
         parts.append("</tbody></table></div>")
     return "\n".join(parts)
 
 
+def _reading_order(document):
+    """The measures in alarm order (document["alarm_order"]), each measure that shares
+    another one's table (failed_pct, see failed) followed by that measure: an alarm on
+    failed_pct brings the failed sign-ins up with it."""
+    by_label = {m["label"]: m for m in document["measures"]}
+    order = []
+    for label in document["alarm_order"]:
+        for name in (label, by_label[label].get("see")):
+            if name and name not in order:
+                order.append(name)
+    return [by_label[label] for label in order]
+
+
+def _hint(measure):
+    return " (%s)" % esc(measure["hint"]) if measure.get("hint") else ""
+
+
+def _measure_line(measure):
+    return "%s: %s %s%s" % (esc(measure["title"]), esc(_value(measure)),
+                            _state(measure["state"]), _hint(measure))
+
+
+def _section_html(document, measure):
+    parts = ['<section id="m-%s">' % esc(measure["label"]),
+             "<h2>%s</h2>" % _measure_line(measure)]
+    also = [m for m in document["measures"] if m.get("see") == measure["label"]]
+    if also:
+        parts.append('<p class="note">Also the details of: %s</p>' % "; ".join(
+            _measure_line(m) for m in also))
+    parts += [_table_html(tab, 3) for tab in _summaries_first(measure)]
+    parts.append("</section>")
+    return parts
+
+
+def _summary_html(document):
+    by_label = {m["label"]: m for m in document["measures"]}
+    parts = [
+        '<h2 id="measures">Measures</h2>',
+        '<div class="scroll"><table class="summary"><thead><tr><th scope="col">measure</th>'
+        '<th scope="col">label</th><th scope="col">value</th><th scope="col">state</th>'
+        "</tr></thead><tbody>"]
+    for label in document["alarm_order"]:
+        measure = by_label[label]
+        name = esc(measure["title"])
+        if measure.get("table") or measure.get("see"):
+            name = '<a href="#m-%s">%s</a>' % (esc(measure.get("see") or label), name)
+        parts.append('<tr%s><td>%s</td><td>%s</td><td class="n">%s</td><td>%s%s</td></tr>' % (
+            "" if measure["state"] == "ok" else ' class="alarm"', name, esc(label),
+            esc(_value(measure)), _state(measure["state"]), _hint(measure)))
+    parts.append("</tbody></table></div>")
+    return parts
+
+
 def html(document):
-    """A self-contained page (inline CSS, no script, no external asset)."""
+    """A self-contained page (inline CSS and SVG, no script, no external asset): the
+    timeline, then the measures and their tables, alarmed ones first."""
     title = "%s \u2013 %s" % (document["check"], document["tenant"])
     window = document["window"]
     meta = (("tenant", document["tenant"]),
@@ -167,34 +319,15 @@ def html(document):
                             _state(document["state"])),
         '<dl class="meta">%s</dl>' % "".join(
             "<dt>%s</dt><dd>%s</dd>" % (esc(k), esc(v)) for k, v in meta),
-        '<h2 id="measures">Measures</h2>',
-        '<div class="scroll"><table class="summary"><thead><tr><th scope="col">measure</th>'
-        '<th scope="col">label</th><th scope="col">value</th><th scope="col">state</th>'
-        "</tr></thead><tbody>",
     ]
-    for measure in document["measures"]:
-        name = esc(measure["title"])
-        if measure.get("table") or measure.get("see"):
-            name = '<a href="#m-%s">%s</a>' % (esc(measure.get("see") or measure["label"]),
-                                               name)
-        hint = " (%s)" % esc(measure["hint"]) if measure.get("hint") else ""
-        parts.append('<tr><td>%s</td><td>%s</td><td class="n">%s</td><td>%s%s</td></tr>' % (
-            name, esc(measure["label"]), esc(_value(measure)), _state(measure["state"]), hint))
-    parts.append("</tbody></table></div>")
-    for measure in document["measures"]:
-        if not measure.get("table"):
-            continue
-        parts.append('<section id="m-%s">' % esc(measure["label"]))
-        parts.append("<h2>%s: %s %s</h2>" % (esc(measure["title"]), esc(_value(measure)),
-                                             _state(measure["state"])))
-        also = [m["title"] for m in document["measures"] if m.get("see") == measure["label"]]
-        if also:
-            parts.append('<p class="note">%s</p>' % esc("Also the details of: "
-                                                        + ", ".join(also)))
-        parts.append(_table_html(measure["table"], 3))
-        for extra in measure.get("tables") or []:
-            parts.append(_table_html(extra, 3))
-        parts.append("</section>")
+    hint = _success_hint(document)
+    if hint:
+        parts.append('<p class="omitted">%s</p>' % esc(hint))
+    parts += timeline.html(document["timeline"])
+    parts += _summary_html(document)
+    for measure in _reading_order(document):
+        if measure.get("table"):
+            parts += _section_html(document, measure)
     parts.append("</body></html>\n")
     return "\n".join(parts)
 
@@ -216,11 +349,12 @@ def _table_text(tab, indent="  "):
     lines = [indent + _plain(tab["title"], 200), indent + _plain(_count_note(tab), 200)]
     if not tab["rows"]:
         return lines
-    cells = [[_plain(c) for c in tab["columns"]]] + [[_plain(v) for v in row]
-                                                      for row in tab["rows"]]
-    numeric = [all(isinstance(row[i], (int, float)) for row in tab["rows"])
-               for i in range(len(tab["columns"]))]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(tab["columns"]))]
+    columns, rows, notes = for_people(tab)
+    lines += [indent + note for note in notes]
+    cells = [[_plain(c) for c in columns]] + [[_plain(v) for v in row] for row in rows]
+    numeric = [all(isinstance(row[i], (int, float)) or row[i] is None for row in rows)
+               for i in range(len(columns))]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
 
     def line(row):
         return indent + "  ".join(
@@ -234,7 +368,8 @@ def _table_text(tab, indent="  "):
 
 
 def text(document, where=None):
-    """The tables as aligned text, for an operator at a terminal (--details)."""
+    """The tables as aligned text, for an operator at a terminal (--details), in the
+    page's order: alarmed measures first."""
     window = document["window"]
     lines = ["", "Detailed diagnosis: %s, tenant %s" % (_plain(document["check"], 200),
                                                          _plain(document["tenant"], 200)),
@@ -243,18 +378,20 @@ def text(document, where=None):
                  document["generated"], _plain(document["source"], 200))]
     if where:
         lines.append(_plain(where, 400))
-    for measure in document["measures"]:
-        tab = measure.get("table")
+    hint = _success_hint(document)
+    if hint:
+        lines.append(hint)
+    for measure in _reading_order(document):
         head = "%s (%s): %s [%s]" % (measure["title"], measure["label"], _value(measure),
                                      measure["state"].upper())
         if measure.get("see"):
             lines += ["", head + ": see %s" % measure["see"]]
             continue
         lines += ["", head]
-        if not tab:
+        if not measure.get("table"):
             continue
-        lines += _table_text(tab)
-        for extra in measure.get("tables") or []:
-            lines.append("")
-            lines += _table_text(extra)
+        for number, tab in enumerate(_summaries_first(measure)):
+            if number:
+                lines.append("")
+            lines += _table_text(tab)
     return "\n".join(lines) + "\n"

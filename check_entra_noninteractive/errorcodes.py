@@ -42,11 +42,22 @@ ERROR_CODES = {
 }
 
 
+LOOKUP = "https://login.microsoftonline.com/error?code=%d"
+
+
 def meaning(code):
     """What an AADSTS error code means, for people."""
     if code in ERROR_CODES:
         return ERROR_CODES[code]
-    return "see https://login.microsoftonline.com/error?code=%d" % code
+    return "see " + LOOKUP % code
+
+
+def lookup_url(code):
+    """Microsoft's page about an error code, or None for what is no error code: 0
+    (success), the stand-in -1 and the texts of codes that were no number."""
+    if isinstance(code, int) and not isinstance(code, bool) and code > 0:
+        return LOOKUP % code
+    return None
 
 
 def kind(code):

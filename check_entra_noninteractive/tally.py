@@ -4,13 +4,15 @@ The rows are read once, ordered by (time, id), with the fields that the group's 
 and tables need. A count measure is the number of rows matching its condition (SQLite
 evaluates the condition in the same query); an entity measure is counted by its
 ``tables.EntityRuns`` collector. A measure's table sees exactly the rows its measure
-counts, so their totals agree by construction.
+counts, so their totals agree by construction. With a DD, every row of the window is also
+counted into the DD's timeline (successful and failed sign-ins over time, ``timeline``).
 """
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from . import timeline
 from .tables import table
 
 SUCCESS_OMITTED = "successful-signin-dd is off (--successful-signin-dd yes shows these rows)"
@@ -35,6 +37,7 @@ class MeasureTables:
 class Tally:
     values: "OrderedDict[str, float]"           # label -> value, in the group's order
     tables: Optional[Dict[str, MeasureTables]]  # label -> tables; None without Detail
+    timeline: Optional[dict] = None             # the DD's timeline; None without Detail
 
 
 class _Counted:
@@ -60,6 +63,8 @@ def run(store, window, group, attempts, detail=None):
             fields["flag:" + measure.label] = "(%s)" % measure.condition
         for kind in _kinds(measure, detail):
             fields.update(kind.fields)
+    if detail is not None:
+        fields.update(timeline.FIELDS)
     # Tables share fields (and entities their key and name): each expression is read once.
     select = list(OrderedDict.fromkeys(fields.values()))
     index = {name: select.index(sql) for name, sql in fields.items()}
@@ -73,6 +78,9 @@ def run(store, window, group, attempts, detail=None):
             counted[measure.label] = _Counted(index["flag:" + measure.label], started)
     adders = [c.add for c in counted.values()] + [
         collectors[m.label][0].add for m in group.measures if m.entity]
+    over_time = None if detail is None else timeline.start(window, index)
+    if over_time is not None:
+        adders.append(over_time.add)
 
     where, params = window.where()
     sql = "SELECT %s FROM signins WHERE %s ORDER BY created, id" % (
@@ -93,7 +101,7 @@ def run(store, window, group, attempts, detail=None):
         return Tally(values, None)
     return Tally(values, OrderedDict(
         (m.label, _tables(m, collectors[m.label], values[m.label], detail, attempts))
-        for m in group.measures))
+        for m in group.measures), over_time.document())
 
 
 def _kinds(measure, detail):

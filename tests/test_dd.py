@@ -8,17 +8,21 @@ import json
 import os
 import re
 import stat
+from collections import Counter
 
 import pytest
 
 from check_entra_noninteractive import dd_render, errorcodes, measures
 from conftest import SAMPLE, run_script, signin
+from test_reference import reference
 
 SPRAY_IP = "198.51.100.7"
 BRUTE_IP = "203.0.113.66"
 ADELE = "adele.vance@contoso.example"
 MALLORY = "Mallory | <script>alert(1)</script>"
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+LOOKUP = "https://login.microsoftonline.com/error?code=%d"
+LINK = re.compile(r"^(#m-[a-z_]+|https://login\.microsoftonline\.com/error\?code=[1-9]\d*)$")
 
 
 def dd_dir(tmp_path, tenant="file"):
@@ -191,11 +195,14 @@ def test_conditional_access_by_policy_and_by_app(sample_dd):
 
 
 def test_auth_methods_grouped_by_user_app_and_client_app(sample_dd):
-    _, doc = sample_dd("auth-methods")
+    _, doc = sample_dd("auth-methods", "--dd-limit", "100000")
     for item in doc["measures"]:
         tab = item["table"]
         assert tab["columns"] == ["user", "application", "client app", "sign-ins", "failed"]
-        assert sum(r[3] for r in tab["rows"]) <= item["value"]
+        # Every measure has sign-ins in the sample, and a table that is not cut holds
+        # each of them in exactly one row.
+        assert item["value"] > 0 and tab["rows"] and not tab["truncated"], item["label"]
+        assert sum(r[3] for r in tab["rows"]) == item["value"], item["label"]
     legacy = rows_as_dicts(measure(doc, "legacy_clients")["table"])
     assert legacy[0] == {"user": "lee.gu@contoso.example",
                          "application": "Office 365 Exchange Online",
@@ -207,12 +214,14 @@ def test_auth_methods_grouped_by_user_app_and_client_app(sample_dd):
 
 
 def test_every_document_has_the_documented_shape(sample_dd):
+    # The values the measures must have on the sample, counted the obvious way.
+    expected = reference(json.loads(SAMPLE.read_text()), 5)
     for group in measures.GROUPS.values():
         result, doc = sample_dd(group.name)
         assert result.code == 0
         assert list(doc) == ["schema", "tenant", "check", "title", "state", "window",
                              "generated", "source", "attempts", "limit",
-                             "successful_signin_dd", "measures"]
+                             "successful_signin_dd", "alarm_order", "timeline", "measures"]
         assert doc["schema"] == 1 and doc["tenant"] == "file"
         assert doc["check"] == group.script and doc["state"] == "ok"
         assert doc["window"] == {"start": "2026-11-20T08:00:00Z",
@@ -221,10 +230,13 @@ def test_every_document_has_the_documented_shape(sample_dd):
         assert TIME.match(doc["generated"]) and doc["source"] == "file nonint-signins.json"
         assert (doc["attempts"], doc["limit"], doc["successful_signin_dd"]) == (5, 100, False)
         assert [m["label"] for m in doc["measures"]] == group.labels()
+        assert doc["alarm_order"] == group.labels()  # all OK: perfdata-label order
+        assert list(doc["timeline"]) == ["start", "bucket_minutes", "buckets"]
         for item in doc["measures"]:
             assert set(item) <= {"label", "title", "value", "uom", "state", "hint", "table",
                                  "tables", "see"}
-            assert item["value"] == result.value(item["label"])
+            # The DD shows what the check printed in its perfdata, and that is right.
+            assert item["value"] == result.value(item["label"]) == expected[item["label"]]
             for tab in ([item["table"]] if item["table"] else []) + item["tables"]:
                 assert set(tab) <= {"title", "columns", "rows", "total", "truncated",
                                     "omitted"}
@@ -464,7 +476,10 @@ def test_hostile_strings_are_escaped_in_the_html(run, tmp_path):
     assert 'Contoso Reports | total=999<span class="ctl">\\n</span>OK - injected' in html
     assert "Val-d&#x27;Or" in html
     assert "default-src 'none'" in html  # no script would run even if one slipped through
-    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)  # self-contained
+    assert not re.search(r"""src\s*=\s*["']?(https?:)?//""", html)  # self-contained
+    # Links lead within the page or to Microsoft's error lookup, nowhere else.
+    links = re.findall(r'<a href="([^"]*)"', html)
+    assert links and all(LINK.match(link) for link in links), set(links)
     doc = document(tmp_path, "signins")
     assert MALLORY in json.dumps(doc, ensure_ascii=False)  # JSON keeps the data as it is
 
@@ -486,6 +501,190 @@ def test_html_page_structure(run, tmp_path):
     assert "<script" not in html
 
 
+def sections(html):
+    """The labels of the page's measure sections, top to bottom."""
+    return re.findall(r'<section id="m-([a-z_]+)">', html)
+
+
+def section(html, label):
+    return html.split('<section id="m-%s">' % label, 1)[1].split("</section>", 1)[0]
+
+
+def html_tables(html):
+    """Each HTML table of the fragment as (header cells, rows of cell markup)."""
+    found = []
+    for table in re.findall(r"<table>(.*?)</table>", html, re.S):
+        head = re.findall(r"<th\b[^>]*>(.*?)</th>", table)
+        rows = [re.findall(r"<td[^>]*>(.*?)</td>", row)
+                for row in re.findall(r"<tr>(.*?)</tr>", table.split("</thead>", 1)[1])]
+        found.append((head, rows))
+    return found
+
+
+def test_alarmed_measure_and_its_tables_come_first(run, tmp_path):
+    """failed_pct CRITICAL: the failed sign-ins (whose table failed_pct shares) lead the
+    page, their summary by error code before the long list; the JSON says the order."""
+    result = run("signins", "--input", SAMPLE, "-c", "failed_pct=1")
+    assert result.code == 2
+    doc = document(tmp_path, "signins")
+    assert doc["alarm_order"] == ["failed_pct", "total", "successful", "failed", "risky"]
+    assert [m["label"] for m in doc["measures"]] == measures.GROUPS["signins"].labels()
+    html = paths(tmp_path, "signins")[1].read_text(encoding="utf-8")
+    assert sections(html) == ["failed", "successful", "risky"]
+    summary = html.split('<table class="summary">', 1)[1].split("</table>", 1)[0]
+    assert re.findall(r"<td>([a-z_]+)</td>", summary) == doc["alarm_order"]
+    failed = section(html, "failed")
+    assert failed.index("Failed sign-ins by error code") < failed.index(
+        "Failed sign-ins, newest first")
+    assert "Also the details of: Failed sign-ins percentage: 9.21% " \
+        '<span class="state s-critical">critical</span> (outside 0:1)' in failed
+    # In the list, why a sign-in failed comes right after who it was.
+    head = html_tables(failed)[1][0]
+    assert head[:4] == ["time", "user", "error code", "failure reason"]
+    assert sorted(head) == sorted(measure(doc, "failed")["table"]["columns"])
+
+
+def test_legacy_clients_warning_comes_first(run, tmp_path):
+    assert run("auth-methods", "--input", SAMPLE, "-w", "legacy_clients=0").code == 1
+    doc = document(tmp_path, "auth-methods")
+    order = ["legacy_clients", "single_factor", "multi_factor", "modern_clients"]
+    assert doc["alarm_order"] == order
+    assert sections(paths(tmp_path, "auth-methods")[1].read_text()) == order
+
+
+def test_worst_alarm_first_and_a_shared_table_once(run, tmp_path):
+    result = run("signins", "--input", SAMPLE, "-w", "risky=0", "-w", "failed=1",
+                 "-c", "failed_pct=1", "--details")
+    assert result.code == 2
+    doc = document(tmp_path, "signins")
+    assert doc["alarm_order"] == ["failed_pct", "failed", "risky", "total", "successful"]
+    assert sections(paths(tmp_path, "signins")[1].read_text()) == [
+        "failed", "risky", "successful"]
+    # The terminal reads in the same order.
+    heads = re.findall(r"^[A-Z][\w -]+ \(([a-z_]+)\): ", result.out, re.M)
+    assert heads == doc["alarm_order"]
+
+
+def per_minute(records, start_minute, minutes):
+    """[successful, failed] per minute from ``start_minute`` ('2026-11-20T08:00'), counted
+    from the sign-in records themselves (non-interactive, error code 0 is a success)."""
+    counted = Counter(
+        (r["createdDateTime"][:16], (r.get("status") or {}).get("errorCode", 0) == 0)
+        for r in records if "nonInteractiveUser" in (r.get("signInEventTypes")
+                                                     or ["nonInteractiveUser"]))
+    hour, minute = int(start_minute[11:13]), int(start_minute[14:16])
+    labels = ["%s%02d:%02d" % (start_minute[:11], (hour * 60 + minute + n) // 60,
+                               (minute + n) % 60) for n in range(minutes)]
+    assert sum(counted.values()) == sum(counted[(m, ok)] for m in labels
+                                        for ok in (True, False))  # none outside
+    return [[counted[(m, True)], counted[(m, False)]] for m in labels]
+
+
+def test_timeline_counts_the_window_minute_by_minute(run, tmp_path):
+    run("signins", "--input", SAMPLE)
+    doc = document(tmp_path, "signins")
+    expected = per_minute(json.loads(SAMPLE.read_text()), "2026-11-20T08:00", 60)
+    assert doc["timeline"] == {"start": "2026-11-20T08:00:00Z", "bucket_minutes": 1,
+                               "buckets": expected}
+    assert sum(ok for ok, _ in expected) == measure(doc, "successful")["value"]
+    assert sum(failed for _, failed in expected) == measure(doc, "failed")["value"]
+    # The spray of 08:06 to 08:11 stands out below the line.
+    assert max(range(60), key=lambda minute: expected[minute][1]) in range(6, 12)
+    html = paths(tmp_path, "signins")[1].read_text(encoding="utf-8")
+    svg = html.split('<svg class="timeline"', 1)[1].split("</svg>", 1)[0]
+    assert html.index('<svg class="timeline"') < html.index('<h2 id="measures">')
+    assert "<script" not in svg and "style=" not in svg and "href" not in svg
+    assert len(re.findall(r"<g><title>", svg)) == sum(1 for b in expected if any(b))
+    assert "<title>2026-11-20T08:06:00Z: %d successful, %d failed</title>" % tuple(
+        expected[6]) in svg
+    assert "each bar: 1 minute" in html
+
+
+def test_timeline_of_a_long_window_has_wide_buckets(run, tmp_path):
+    run("signins", "--input", SAMPLE, "--start", "2026-11-01T00:00:00Z",
+        "--end", "2026-12-02T00:00:00Z")
+    timeline = document(tmp_path, "signins")["timeline"]
+    # 31 days in 3-hour buckets: 248 bars, not 44,640.
+    assert timeline["start"] == "2026-11-01T00:00:00Z"
+    assert timeline["bucket_minutes"] == 180 and len(timeline["buckets"]) == 248
+    hours = per_minute(json.loads(SAMPLE.read_text()), "2026-11-20T08:00", 60)
+    busy = 19 * 8 + 2  # 2026-11-20T06:00 to 09:00
+    assert timeline["buckets"][busy] == [sum(m[0] for m in hours), sum(m[1] for m in hours)]
+    assert not any(any(b) for n, b in enumerate(timeline["buckets"]) if n != busy)
+    html = paths(tmp_path, "signins")[1].read_text(encoding="utf-8")
+    assert "each bar: 3 hours" in html
+    assert html.count("<rect ") == 2  # one bar above the line, one below
+
+
+def test_error_codes_link_to_microsofts_lookup(run, tmp_path, write_json):
+    run("signins", "--input", SAMPLE, "-w", "failed=1")
+    html = paths(tmp_path, "signins")[1].read_text(encoding="utf-8")
+    link = '<a href="%s" rel="noreferrer">50126</a>' % LOOKUP % 50126
+    codes, listed = html_tables(section(html, "failed"))
+    assert codes[0][0] == "error code" and codes[1][0][0] == link
+    assert listed[0][:3] == ["time", "user", "error code"]
+    assert all(re.match(r'<a href="%s" rel="noreferrer">\d+</a>$'
+                        % re.escape(LOOKUP).replace("%d", r"\d+"), row[2])
+               for row in listed[1])
+    # Risky sign-ins list successes too: error code 0 is no error and has no link.
+    risky = html_tables(section(html, "risky"))[0]
+    column = risky[0].index("error code")
+    assert "0" in [row[column] for row in risky[1]]
+    run("failure-entities", "--input", SAMPLE)
+    html = paths(tmp_path, "failure-entities")[1].read_text(encoding="utf-8")
+    assert '<a href="%s" rel="noreferrer">50126</a>\u00d725, <a href="%s" rel="noreferrer">' \
+        "50053</a>\u00d75" % (LOOKUP % 50126, LOOKUP % 50053) in html
+    # A code this plugin does not know: its meaning is the link.
+    unknown = [signin("u%d" % n, n, False) for n in range(3)]
+    for record in unknown:
+        record["status"] = {"errorCode": 4242}
+    run("signins", "--input", write_json(unknown))
+    html = paths(tmp_path, "signins")[1].read_text(encoding="utf-8")
+    assert '<td>see <a href="{0}" rel="noreferrer">{0}</a></td>'.format(LOOKUP % 4242) in html
+
+
+def test_no_distinct_users_0_for_service_principals(run, tmp_path):
+    result = run("failure-entities", "--input", SAMPLE, "--event-type", "nonInteractiveUser",
+                 "--event-type", "servicePrincipal", "--details")
+    doc = document(tmp_path, "failure-entities")
+    sps = measure(doc, "failure_service_principals")["table"]
+    assert sps["rows"] and rows_as_dicts(sps)[0]["distinct users"] == 0  # the JSON's count
+    html = paths(tmp_path, "failure-entities")[1].read_text(encoding="utf-8")
+    head, rows = html_tables(section(html, "failure_service_principals"))[0]
+    assert "distinct users" not in head and rows  # no user ever: no such column
+    checked = 0
+    for label in ("failure_ips", "failure_locations", "failure_apps"):
+        head, rows = html_tables(section(html, label))[0]
+        column = head.index("distinct users")
+        cells = [row[column] for row in rows]
+        assert "0" not in cells and "" in cells, label  # the billing robot's row: empty
+        checked += 1
+    assert checked == 3 and dd_render.NO_USER_NOTE in html
+    # The terminal shows the same.
+    header = next(line for line in result.out.splitlines()
+                  if line.lstrip().startswith("service principal "))
+    assert "longest run" in header and "distinct users" not in header
+    robot = next(line for line in result.out.splitlines()
+                 if line.lstrip().startswith("Dublin, Dublin, IE"))
+    assert robot.split()[3:6] == ["16", "16", "7000215\u00d716"]
+
+
+def test_details_say_how_to_list_successful_signins(run, tmp_path):
+    result = run("success-entities", "--input", SAMPLE, "--details")
+    hint = ("Successful sign-ins are not listed (--successful-signin-dd no): run the check "
+            "with --successful-signin-dd yes to list them (the tables can be large).")
+    assert hint in result.out.splitlines()
+    assert hint in paths(tmp_path, "success-entities")[1].read_text(encoding="utf-8")
+    assert hint in run("signins", "--input", SAMPLE, "--details").out.splitlines()
+    listed = run("success-entities", "--input", SAMPLE, "--details",
+                 "--successful-signin-dd", "yes")
+    assert "Successful sign-ins are not listed" not in listed.out
+    assert "Successful sign-ins are not listed" not in paths(
+        tmp_path, "success-entities")[1].read_text(encoding="utf-8")
+    failures = run("failure-entities", "--input", SAMPLE, "--details")
+    assert "Successful sign-ins are not listed" not in failures.out
+
+
 def test_visible_text_helpers():
     assert dd_render.visible("a\nb\x1b[31mc\u202ed\x7f\x85") == \
         "a\\nb\\x1b[31mc\\u202ed\\x7f\\x85"
@@ -495,6 +694,8 @@ def test_visible_text_helpers():
         "S\u00e3o Paulo, Persian\u200cname"  # letters and joiners stay
     assert errorcodes.meaning(50126) == "invalid username or password"
     assert errorcodes.meaning(4242) == "see https://login.microsoftonline.com/error?code=4242"
+    assert errorcodes.lookup_url(50126) == LOOKUP % 50126
+    assert [errorcodes.lookup_url(v) for v in (0, -1, "Infinity", True, None)] == [None] * 5
     assert errorcodes.kind(50058) == "interrupt" and errorcodes.kind(50126) == "failure"
 
 

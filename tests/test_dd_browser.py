@@ -1,6 +1,9 @@
-"""The DD page in a real headless browser (Debian's chromium): it renders the tables, and
-hostile strings from the sign-in log show as text, never as markup."""
+"""The DD page in a real headless browser (Debian's chromium): it renders the tables,
+hostile strings from the sign-in log show as text, never as markup, and an alarm is what a
+person sees first, its error codes on screen at 1,400 and 700 px."""
 
+import html as _html
+import json
 import os
 import re
 import subprocess
@@ -73,3 +76,69 @@ def test_screenshot_of_the_page(browser, page, tmp_path):
     if keep:  # for a person who wants to look at it
         with open(keep, "wb") as handle:
             handle.write(data)
+
+
+# The layout is measured by a probe script that the test adds to a copy of the page (the
+# page itself runs no script: its Content-Security-Policy is removed from the copy only).
+PROBE = """<script>
+(function () {
+  function box(element) {
+    var r = element.getBoundingClientRect();
+    return {left: r.left, right: r.right, top: r.top};
+  }
+  var sections = Array.prototype.slice.call(document.querySelectorAll("section"));
+  var first = sections[0];
+  var codes = Array.prototype.slice.call(first.querySelectorAll("th")).filter(
+    function (th) { return th.textContent === "error code"; });
+  var found = {viewport: window.innerWidth, page: document.documentElement.scrollWidth,
+               sections: sections.map(function (s) { return [s.id, box(s).top]; }),
+               codes: codes.map(box),
+               timeline: box(document.querySelector("svg.timeline")),
+               measures: box(document.getElementById("measures"))};
+  var out = document.createElement("pre");
+  out.id = "measured";
+  out.textContent = JSON.stringify(found);
+  document.body.appendChild(out);
+})();
+</script>"""
+
+
+def measured(browser, page, tmp_path, width):
+    probe = tmp_path / ("probe-%d.html" % width)
+    html = page.read_text(encoding="utf-8")
+    csp = re.search(r'<meta http-equiv="Content-Security-Policy"[^>]*>', html).group()
+    assert "default-src 'none'" in csp and "script-src" not in csp
+    probe.write_text(html.replace(csp, "").replace("</body>", PROBE + "</body>"),
+                     encoding="utf-8")
+    dom = chromium(browser, tmp_path / "profile", "--window-size=%d,900" % width,
+                   "--dump-dom", probe.as_uri())
+    return json.loads(_html.unescape(re.search(r'<pre id="measured">(.*?)</pre>',
+                                               dom).group(1)))
+
+
+@pytest.fixture
+def critical_page(run, tmp_path):
+    result = run("signins", "--input", SAMPLE, "-c", "failed_pct=1")
+    assert result.code == 2
+    return tmp_path / "state" / "dd" / "file" / "check_entra_signins.html"
+
+
+@pytest.mark.parametrize("width", [1400, 700])
+def test_the_alarm_is_read_first_and_its_error_codes_are_on_screen(browser, critical_page,
+                                                                   tmp_path, width):
+    found = measured(browser, critical_page, tmp_path, width)
+    assert found["viewport"] == width
+    # failed_pct is CRITICAL: the failed sign-ins it shares come first, on top.
+    assert [label for label, _ in found["sections"]] == ["m-failed", "m-successful",
+                                                          "m-risky"]
+    tops = [top for _, top in found["sections"]]
+    assert tops == sorted(tops)
+    assert found["timeline"]["top"] < found["measures"]["top"] < tops[0]
+    # Both tables of the section have an error-code column (by code, and the list), and
+    # both are within the window: no scrolling sideways to see why sign-ins failed.
+    assert len(found["codes"]) == 2
+    for code in found["codes"]:
+        assert 0 <= code["left"] and code["right"] <= width, code
+    # Wide tables scroll inside their box; the page itself never does.
+    assert found["page"] <= width
+

@@ -11,7 +11,7 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from check_entra_noninteractive import measures, normalize, tally, timeutil
+from check_entra_noninteractive import measures, normalize, tally, timeline, timeutil
 from check_entra_noninteractive.store import Store
 from check_entra_noninteractive.window import Window
 from conftest import signin
@@ -126,7 +126,7 @@ def test_without_the_dd_the_values_are_the_same_and_no_table_is_built(drawn):
         for group in measures.GROUPS.values():
             bare = tally.run(store, WINDOW, group, 2)
             full = tally.run(store, WINDOW, group, 2, tally.Detail(limit=3, successful=False))
-            assert bare.tables is None
+            assert bare.tables is None and bare.timeline is None
             assert bare.values == full.values
 
 
@@ -145,3 +145,54 @@ def test_failed_entity_row_counts_every_failure_of_the_entity():
     assert counted.values["failure_ips"] == 1
     assert table["rows"] == [["192.0.2.1", 5, 3, 2, "50126\u00d74, 50053\u00d71",
                               "2026-11-20T08:00:01Z", "2026-11-20T08:00:06Z"]]
+
+
+def reference_buckets(store, window, minutes):
+    """[successful, failed] per bucket of ``minutes`` from the window's start, by SQL."""
+    where, params = window.where()
+    found = store.query(
+        "SELECT (CAST(strftime('%%s', substr(created, 1, 16)) AS INTEGER) - ?) / 60 / ?, "
+        "error_code = 0, COUNT(*) FROM signins WHERE %s GROUP BY 1, 2" % where,
+        (int(window.start.timestamp()), minutes, *params))
+    span = -(-(window.end - window.start) // timedelta(minutes=minutes))
+    buckets = [[0, 0] for _ in range(span)]
+    for bucket, success, number in found:
+        buckets[bucket][0 if success else 1] += number
+    return buckets
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(record, max_size=60), st.sampled_from(list(measures.GROUPS)))
+def test_the_timeline_counts_the_window_by_minute_and_outcome(drawn, name):
+    with store_of(drawn) as store:
+        counted = tally.run(store, WINDOW, measures.GROUPS[name], 2,
+                            tally.Detail(limit=3, successful=False))
+        assert counted.timeline == {"start": "2026-11-20T08:00:00Z", "bucket_minutes": 1,
+                                    "buckets": reference_buckets(store, WINDOW, 1)}
+
+
+def test_a_long_window_is_counted_in_wide_buckets():
+    month = Window(START - timedelta(days=30), START + timedelta(days=1))
+    records = [signin("a", 1), signin("b", 2, False), signin("c", 3599, False)]
+    earlier = signin("d", 0)
+    earlier["createdDateTime"] = "2026-10-21T08:00:00Z"  # the window's first minute
+    store = Store(":memory:")
+    store.add([normalize.from_graph(r) for r in records + [earlier]])
+    counted = tally.run(store, month, measures.GROUPS["signins"], 5,
+                        tally.Detail(limit=3, successful=False))
+    # 31 days: 3-hour buckets from 06:00, the round mark before the window's 08:00.
+    assert counted.timeline["start"] == "2026-10-21T06:00:00Z"
+    assert counted.timeline["bucket_minutes"] == 180
+    buckets = counted.timeline["buckets"]
+    assert len(buckets) == 249 <= timeline.MAX_BARS
+    assert buckets[0] == [1, 0] and buckets[-9] == [1, 2]  # 2026-11-20T06:00 to 09:00
+    assert sum(map(sum, buckets)) == counted.values["total"] == 4
+
+
+def test_bucket_sizes():
+    cases = [(timedelta(hours=1), 1, 60), (timedelta(hours=6), 1, 360),
+             (timedelta(hours=6, seconds=1), 2, 181), (timedelta(days=1), 5, 288),
+             (timedelta(days=31), 180, 249), (timedelta(days=400), 2880, 201)]
+    for span, minutes, bars in cases:
+        assert timeline.bucket_minutes(START, START + span) == minutes, span
+        assert timeline.bars(START, START + span, minutes) == bars, span
