@@ -323,3 +323,11 @@ def test_endpoint_overrides_must_be_https(run, write_json):
     assert result.first == ("ENTRA SIGNINS UNKNOWN - argument --graph-url: "
                             "'http://graph.example' must be an https:// URL (see "
                             "check_entra_signins --help)")
+
+
+@pytest.mark.parametrize("group", sorted(cli.measures.GROUPS))
+def test_every_option_says_what_it_does(group):
+    parser = cli.build_parser(cli.measures.GROUPS[group])
+    silent = [action.option_strings[-1] for action in parser._actions
+              if action.option_strings and not (action.help or "").strip()]
+    assert silent == []

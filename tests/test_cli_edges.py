@@ -162,3 +162,16 @@ def test_portal_csv_interrupted_counts_as_failed(run, tmp_path, with_code_column
     assert result.code == 0, result.out
     assert (result.value("total"), result.value("successful"), result.value("failed")) \
         == (5, 1, 4)
+
+
+@pytest.mark.parametrize("text, seconds", [("15", 900), ("015", 900), ("15m", 900),
+                                           ("300s", 300), ("2h", 7200), ("1d", 86400)])
+def test_a_bare_number_of_a_duration_means_minutes(text, seconds):
+    assert timeutil.duration_seconds(text) == seconds
+
+
+def test_version_prints_the_check_and_its_version(run):
+    from check_entra_noninteractive import __version__
+
+    result = run("auth-methods", "-V")
+    assert (result.code, result.out) == (0, "check_entra_auth_methods %s\n" % __version__)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from check_entra_noninteractive import sample
+import sample
 from conftest import SAMPLE, run_script
 from fake_microsoft import FakeMicrosoft
 
@@ -322,6 +322,17 @@ def test_secret_from_file_and_argv_never_printed(fake, tmp_path):
     assert missing.code == 3
     assert missing.first.startswith("ENTRA SIGNINS UNKNOWN - cannot read the client secret "
                                     "file %s" % (tmp_path / "nope"))
+    # On the command line: read (the environment holds none) and never printed back.
+    on_argv = check("check_entra_signins", fake, tmp_path / "argv", *SAMPLE_WINDOW,
+                    "--client-secret", SECRET, "-vvv", env=env)
+    assert on_argv.code == 0, on_argv.out
+    assert SECRET not in on_argv.out
+    wrong = "Wr0ng~" + SECRET[::-1]
+    refused = check("check_entra_signins", fake, tmp_path / "wrong", *SAMPLE_WINDOW,
+                    "--client-secret", wrong, "-vvv", env=env)
+    assert refused.code == 3, refused.out
+    assert refused.first.startswith("ENTRA SIGNINS UNKNOWN - "), refused.first
+    assert wrong not in refused.out
 
 
 def _client_pem(path, key_type="RSA"):

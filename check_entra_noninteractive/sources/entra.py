@@ -33,17 +33,23 @@ def add_options(parser):
     tenant.add_argument("--client-pfx", metavar="PFX",
                         help="PFX/PKCS#12 file; password from ENTRA_PFX_PASSWORD or "
                              "--client-pfx-password-file")
-    tenant.add_argument("--client-pfx-password-file", metavar="PATH")
+    tenant.add_argument("--client-pfx-password-file", metavar="PATH",
+                        help="file holding the PFX password (else ENTRA_PFX_PASSWORD; none "
+                             "for a PFX without password)")
     tenant.add_argument("--cloud", choices=sorted(network.CLOUDS), default="global",
                         help="national cloud: it chooses the login, Graph, management and "
                              "Log Analytics hosts (default %(default)s)")
     tenant.add_argument("--authority-host", type=options.https_url, metavar="URL",
                         help="override the login host, e.g. https://login.microsoftonline.us")
     proxy = parser.add_argument_group("proxy (every request to Microsoft)")
-    proxy.add_argument("--proxy-host", metavar="HOST")
+    proxy.add_argument("--proxy-host", metavar="HOST",
+                       help="HTTP proxy that tunnels every request to Microsoft (CONNECT); "
+                            "given, it wins over HTTPS_PROXY from the environment")
     proxy.add_argument("--proxy-port", type=options.int_upto(65535), default=8080,
                        metavar="PORT", help="default %(default)s")
-    proxy.add_argument("--proxy-user", metavar="USER")
+    proxy.add_argument("--proxy-user", metavar="USER",
+                       help="user name for the proxy's basic authentication (password from "
+                            "ENTRA_PROXY_PASSWORD or --proxy-password-file)")
     proxy.add_argument("--proxy-password-file", metavar="PATH",
                        help="file holding the proxy password (else ENTRA_PROXY_PASSWORD)")
 
