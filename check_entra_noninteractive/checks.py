@@ -80,25 +80,29 @@ class Measures(nagiosplugin.Resource):
         return statedir.storage_problem(store.path, exc, "store")
 
 
-class Limit(nagiosplugin.Range):
-    """A Nagios range whose violation names the side that was broken: "outside 0:10",
-    "inside 10:20" (nagiosplugin says "outside range @10:20" of an inverted range)."""
-
-    @property
-    def violation(self):
-        bounds = str(self).lstrip("@")
-        if ":" not in bounds:
-            bounds = "0:" + bounds  # "10" means 0:10
-        return ("inside " if self.invert else "outside ") + bounds
-
-
 class Threshold(nagiosplugin.ScalarContext):
     """Warning/critical Nagios ranges for one measure."""
 
     def __init__(self, name, warning=None, critical=None):
-        super().__init__(name, fmt_metric="{name} {valueunit}")
-        # ScalarContext makes plain Ranges of what it is given: set ours afterwards.
-        self.warning, self.critical = Limit(warning), Limit(critical)
+        super().__init__(name, warning, critical, fmt_metric="{name} {valueunit}")
+
+    def evaluate(self, metric, resource):
+        # nagiosplugin judges; the hint is ours, as nagiosplugin words a value inside an
+        # inverted range "outside range @10:20" (and its Range cannot be subclassed on
+        # 1.3.2, Debian 12's).
+        result = super().evaluate(metric, resource)
+        if result.state == Ok:
+            return result
+        broken = self.critical if result.state == nagiosplugin.Critical else self.warning
+        return self.result_cls(result.state, violation(broken), metric)
+
+
+def violation(limit):
+    """Which side of a range a value broke: "outside 0:10", "inside 10:20"."""
+    bounds = str(limit).lstrip("@")
+    if ":" not in bounds:
+        bounds = "0:" + bounds  # "10" means 0:10
+    return ("inside " if limit.invert else "outside ") + bounds
 
 
 def _plural(number, word):
