@@ -69,17 +69,18 @@ def timestamp(text):
 
 
 def _url(pattern, wanted):
-    """A URL matching ``pattern``, trailing slash removed."""
+    """A URL that ``pattern`` matches whole, trailing slash removed."""
     def check(text):
-        if not re.match(pattern, text):
+        if not re.fullmatch(pattern, text):
             raise argparse.ArgumentTypeError("%r must be an %s URL" % (text[:80], wanted))
         return text.rstrip("/")
     return check
 
 
-https_url = _url(r"^https://[^/\s]+", "https://")
+# No white space anywhere: a URL with a stray newline would break the long output.
+https_url = _url(r"https://[^/\s]+\S*", "https://")
 # Icinga Web may serve the DD pages over plain http on an internal network.
-web_url = _url(r"^https?://[^/\s]+\S*$", "http:// or https://")
+web_url = _url(r"https?://[^/\s]+\S*", "http:// or https://")
 
 
 def name(text):

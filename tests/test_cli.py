@@ -316,13 +316,13 @@ def test_clouds_choose_the_hosts(argv, hosts, known, monkeypatch):
     assert connection.http.msal_options() == ({} if known else {"instance_discovery": False})
 
 
-def test_endpoint_overrides_must_be_https(run, write_json):
-    result = run("signins", "--tenant-id", "t", "--client-id", "c", "--graph-url",
-                 "http://graph.example")
+@pytest.mark.parametrize("url", ["http://graph.example", "https://graph.example/v1\n",
+                                 "https://graph.example/a b"])
+def test_endpoint_overrides_must_be_https_without_white_space(run, url):
+    result = run("signins", "--tenant-id", "t", "--client-id", "c", "--graph-url", url)
     assert result.code == 3
     assert result.first == ("ENTRA SIGNINS UNKNOWN - argument --graph-url: "
-                            "'http://graph.example' must be an https:// URL (see "
-                            "check_entra_signins --help)")
+                            "%r must be an https:// URL (see check_entra_signins --help)" % url)
 
 
 @pytest.mark.parametrize("group", sorted(cli.measures.GROUPS))

@@ -314,6 +314,10 @@ def test_limit_cuts_tables_and_says_so(sample_dd):
     (["--dd-limit", "0"], "--dd-limit: must be 1 or more, not 0"),
     (["--dd-limit", "x"], "--dd-limit: must be a whole number"),
     (["--dd-url", "ftp://example/dd"], "--dd-url: 'ftp://example/dd' must be an http"),
+    (["--dd-url", "https://icinga.example/dd\n"],
+     "--dd-url: 'https://icinga.example/dd\\n' must be an http"),
+    (["--dd-url", "https://icinga.example/my dd"],
+     "--dd-url: 'https://icinga.example/my dd' must be an http"),
     (["--detailed-diagnosis", "yes"], "--detailed-diagnosis: invalid choice"),
     (["--successful-signin-dd", "on"], "--successful-signin-dd: invalid choice"),
 ])
