@@ -389,6 +389,16 @@ def test_certificate_credentials_pem_and_pfx(tmp_path, sample_records):
                    "--client-certificate", tmp_path / "ec.pem", env=env)
         assert ec.first == ("ENTRA SIGNINS UNKNOWN - the key in %s is not RSA: Entra ID "
                             "accepts RSA certificates only" % (tmp_path / "ec.pem"))
+        # The same check for a PFX that holds an EC key.
+        ec_pem = (tmp_path / "ec.pem").read_bytes()
+        ec_pfx = tmp_path / "ec.pfx"
+        ec_pfx.write_bytes(pkcs12.serialize_key_and_certificates(
+            b"ec", serialization.load_pem_private_key(ec_pem, password=None),
+            load_pem_x509_certificate(ec_pem), None, serialization.NoEncryption()))
+        ec_by_pfx = check("check_entra_signins", server, tmp_path / "f", *SAMPLE_WINDOW,
+                          "--client-pfx", ec_pfx, env=env)
+        assert ec_by_pfx.first == ("ENTRA SIGNINS UNKNOWN - the key in %s is not RSA: Entra "
+                                   "ID accepts RSA certificates only" % ec_pfx)
 
 
 def test_retention_prunes_old_rows_but_never_the_window(fake, tmp_path):
