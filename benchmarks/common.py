@@ -36,6 +36,19 @@ class Child:
     output: str
 
 
+def count_label(count):
+    """200000 -> '200k', 29600 -> '29.6k', 1000000 -> '1M': sizes in figure names."""
+    if count >= 1000000 and count % 100000 == 0:
+        return "%gM" % (count / 1e6)
+    if count >= 1000:
+        return "%.1fk" % (count / 1000.0) if count % 1000 else "%dk" % (count // 1000)
+    return str(count)
+
+
+def seconds_text(seconds):
+    return "%.3f s" % seconds if seconds < 1 else "%.2f s" % seconds
+
+
 def script(name):
     """Path of a console script of this installation (the venv beside sys.executable)."""
     path = os.path.join(os.path.dirname(sys.executable), name)

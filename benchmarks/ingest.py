@@ -26,7 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from common import Figure, run_child, script  # noqa: E402
+from common import Figure, count_label, run_child, script, seconds_text  # noqa: E402
 
 import sample  # noqa: E402
 
@@ -96,15 +96,18 @@ def ingest_time(base, count, repeat, profiles=None, tidy=True):
     ratio = check.seconds / floor.seconds
     met = ratio <= TIME_GOAL
     if not met and profiles is not None:
-        profiles.append(("%s --input (%s) --detailed-diagnosis off" % (CHECK, _k(count)),
+        profiles.append(("%s --input (%s) --detailed-diagnosis off"
+                         % (CHECK, count_label(count)),
                          profile_child(check_argv(path, state))))
     if tidy:
         os.unlink(path)
     return Figure(
-        "(a) %s --input %s-record JSON Lines, DD off" % (CHECK, _k(count)),
+        "(a) %s --input %s-record JSON Lines, DD off" % (CHECK, count_label(count)),
         "%s (%.1fx floor; CPU %s; %dk records/s)" % (
-            _s(check.seconds), ratio, _s(check.cpu), count / check.seconds / 1000),
-        "json.loads of every line %s (CPU %s)" % (_s(floor.seconds), _s(floor.cpu)),
+            seconds_text(check.seconds), ratio, seconds_text(check.cpu),
+            count / check.seconds / 1000),
+        "json.loads of every line %s (CPU %s)"
+        % (seconds_text(floor.seconds), seconds_text(floor.cpu)),
         "<= %gx floor" % TIME_GOAL, met)
 
 
@@ -119,9 +122,10 @@ def ingest_memory(base, small, big, tidy=True):
             os.unlink(path)  # the 1M file is 1.6 GB
     ratio = peaks[big].rss_mib / peaks[small].rss_mib
     return Figure(
-        "(b) peak RSS of %s --input: %s vs %s records" % (CHECK, _k(big), _k(small)),
-        "%.1f MiB (%.2fx; %s)" % (peaks[big].rss_mib, ratio, _s(peaks[big].seconds)),
-        "%s records: %.1f MiB" % (_k(small), peaks[small].rss_mib),
+        "(b) peak RSS of %s --input: %s vs %s records"
+        % (CHECK, count_label(big), count_label(small)),
+        "%.1f MiB (%.2fx; %s)" % (peaks[big].rss_mib, ratio, seconds_text(peaks[big].seconds)),
+        "%s records: %.1f MiB" % (count_label(small), peaks[small].rss_mib),
         "<= %gx" % RSS_GOAL, ratio <= RSS_GOAL)
 
 
@@ -150,16 +154,6 @@ def _guard(name, function, *args):
     except Exception as exc:  # noqa: BLE001 - reported in the table
         text = (str(exc).splitlines() or [""])[0][:200]
         return Figure(name, "ERROR %s: %s" % (type(exc).__name__, text), "-", "-", False)
-
-
-def _s(seconds):
-    return "%.3f s" % seconds if seconds < 1 else "%.2f s" % seconds
-
-
-def _k(count):
-    if count >= 1000000 and count % 100000 == 0:
-        return "%gM" % (count / 1e6)
-    return "%dk" % (count // 1000) if count >= 1000 else str(count)
 
 
 def main(argv=None):

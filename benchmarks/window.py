@@ -48,7 +48,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from common import Figure, run_child, script  # noqa: E402
+from common import Figure, count_label, run_child, script, seconds_text  # noqa: E402
 
 import sample  # noqa: E402
 from check_entra_noninteractive import normalize, timeutil  # noqa: E402
@@ -222,10 +222,10 @@ def covered_window(runner, base, count, goal_seconds, profiles):
     shutil.rmtree(state, ignore_errors=True)
     return Figure(
         "(a) %s, DD on, covered window of %s sign-ins (0 Graph requests)"
-        % (CHECK, _k(held)),
-        "%s (+%s over floor; CPU %.2f s, +%.2f s)" % (_s(check.seconds), _s(over), check.cpu,
-                                                     check.cpu - floor.cpu),
-        "floor %s (%s --version; CPU %.2f s)" % (_s(floor.seconds), CHECK, floor.cpu),
+        % (CHECK, count_label(held)),
+        "%s (+%s over floor; CPU %.2f s, +%.2f s)" % (
+            seconds_text(check.seconds), seconds_text(over), check.cpu, check.cpu - floor.cpu),
+        "floor %s (%s --version; CPU %.2f s)" % (seconds_text(floor.seconds), CHECK, floor.cpu),
         "check - floor <= %.1f s" % goal_seconds, met)
 
 
@@ -262,10 +262,10 @@ def fetched_then_covered(base, count, goal_seconds, repeat):
     over = check.seconds - floor.seconds
     return Figure(
         "(a') same, %s sign-ins fetched from the fake first (%d requests, %.0f s), then "
-        "the covered re-run" % (_k(len(records)), requests, first.seconds),
-        "%s (+%s over floor)" % (_s(check.seconds), _s(over)),
-        "store built directly %s; floor %s" % (_s(fastest["direct"].seconds),
-                                               _s(floor.seconds)),
+        "the covered re-run" % (count_label(len(records)), requests, first.seconds),
+        "%s (+%s over floor)" % (seconds_text(check.seconds), seconds_text(over)),
+        "store built directly %s; floor %s" % (seconds_text(fastest["direct"].seconds),
+                                               seconds_text(floor.seconds)),
         "check - floor <= %.1f s" % goal_seconds, over <= goal_seconds)
 
 
@@ -302,14 +302,16 @@ def input_dd(runner, base, count, profiles, repeat):
     met = added_cpu <= 0.10
     if not met and profiles is not None:
         for dd in ("on", "off"):  # the difference is the DD's
-            profiles.append(("%s --input (%s) --detailed-diagnosis %s" % (CHECK, _k(count), dd),
+            profiles.append(("%s --input (%s) --detailed-diagnosis %s"
+                             % (CHECK, count_label(count), dd),
                              profile_child(argv(CHECK, dd), runner.env)))
     shutil.rmtree(folder, ignore_errors=True)
     return Figure(
-        "(b) %s --input %s-record JSON Lines: DD on vs off" % (CHECK, _k(count)),
+        "(b) %s --input %s-record JSON Lines: DD on vs off" % (CHECK, count_label(count)),
         "CPU on %s, off %s: DD adds %+.1f %% (wall on %s, off %s: %+.1f %%)"
-        % (_s(cpu_on), _s(cpu_off), 100 * added_cpu, _s(on), _s(off), 100 * added),
-        "ingest alone %s (check_entra_signins, DD off)" % _s(ingest),
+        % (seconds_text(cpu_on), seconds_text(cpu_off), 100 * added_cpu, seconds_text(on),
+           seconds_text(off), 100 * added),
+        "ingest alone %s (check_entra_signins, DD off)" % seconds_text(ingest),
         "DD adds <= 10 % of CPU time", met)
 
 
@@ -349,14 +351,15 @@ def store_scale(runner, base, big, small, profiles):
     ratio = big_s / small_s - 1
     met = abs(ratio) <= 0.25
     if not met and profiles is not None:
-        profiles.append(("%s, 5-minute window in the %s store" % (CHECK, _k(counts["big"])),
+        profiles.append(("%s, 5-minute window in the %s store"
+                         % (CHECK, count_label(counts["big"])),
                          profile_child(argvs["big"], runner.env)))
     figures.append(Figure(
         "(c) %s, 5-minute covered window (%s sign-ins) in a %s-row store"
-        % (CHECK, _k(len(window_rows)), _k(counts["big"])),
-        "%s (%+.0f %%; CPU %.2f s)" % (_s(big_s), 100 * ratio, fastest["big"].cpu),
-        "same window in a %s-row store %s (CPU %.2f s)" % (_k(counts["small"]), _s(small_s),
-                                                          fastest["small"].cpu),
+        % (CHECK, count_label(len(window_rows)), count_label(counts["big"])),
+        "%s (%+.0f %%; CPU %.2f s)" % (seconds_text(big_s), 100 * ratio, fastest["big"].cpu),
+        "same window in a %s-row store %s (CPU %.2f s)"
+        % (count_label(counts["small"]), seconds_text(small_s), fastest["small"].cpu),
         "within +-25 % of the small store", met))
 
     # The hourly quick_check: a check run that pays for it, and the PRAGMA alone.
@@ -374,10 +377,10 @@ def store_scale(runner, base, big, small, profiles):
     size = os.path.getsize(big_path) / 2 ** 20
     figures.append(Figure(
         "(c) PRAGMA quick_check of the %s-row store (%.0f MiB; at most once per %d s)"
-        % (_k(counts["big"]), size, QUICK_CHECK_SECONDS),
+        % (count_label(counts["big"]), size, QUICK_CHECK_SECONDS),
         "%s alone (%s); the check run that pays for it %s"
-        % (_s(pragma), result[0][0], _s(with_check)),
-        "the same run without it %s" % _s(big_s), "reported", True))
+        % (seconds_text(pragma), result[0][0], seconds_text(with_check)),
+        "the same run without it %s" % seconds_text(big_s), "reported", True))
 
     # Store.prune on copies of the big store.
     created = [c for (c,) in sqlite3.connect(big_path).execute(
@@ -416,21 +419,22 @@ def store_scale(runner, base, big, small, profiles):
     for fraction, removed, seconds in timings:
         if not removed:
             figures.append(Figure(
-                "(c) Store.prune removing nothing from the %s-row store" % _k(counts["big"]),
-                _s(seconds), "-", "<= 0.05 s (not bound by store size)", seconds <= 0.05))
+                "(c) Store.prune removing nothing from the %s-row store"
+                % count_label(counts["big"]),
+                seconds_text(seconds), "-", "<= 0.05 s (not bound by store size)", seconds <= 0.05))
             continue
         rate = rates[fraction]
         figures.append(Figure(
             "(c) Store.prune removing %g %% (%s rows) of the %s-row store"
-            % (100 * fraction, _k(removed), _k(counts["big"])),
-            "%s = %.2f s per 100k removed" % (_s(seconds), rate),
+            % (100 * fraction, count_label(removed), count_label(counts["big"])),
+            "%s = %.2f s per 100k removed" % (seconds_text(seconds), rate),
             "%.2f s per 100k when removing %g %%" % (rates[largest], 100 * largest),
             "s per 100k within 2x of the largest prune's", rate <= 2 * rates[largest]))
     fraction, removed, seconds = capped
     figures.append(Figure(
         "(c) one run's Store.prune of a %g %% backlog of the %s-row store (at most %s rows "
-        "a run)" % (100 * fraction, _k(counts["big"]), _k(PRUNE_ROWS)),
-        "%s, %s rows removed" % (_s(seconds), _k(removed)),
+        "a run)" % (100 * fraction, count_label(counts["big"]), count_label(PRUNE_ROWS)),
+        "%s, %s rows removed" % (seconds_text(seconds), count_label(removed)),
         "uncapped: %.2f s per 100k" % rates[largest], "<= 1 s", seconds <= 1.0))
     for state in states.values():
         shutil.rmtree(state, ignore_errors=True)
@@ -452,7 +456,7 @@ def figures(quick=False, profiles=None):
             runner = Runner(fake, 2 if quick else REPEAT)
             sizes = ((29600, 0.6),) if quick else ((29600, 0.6), (150000, 1.5))
             for count, goal in sizes:
-                out.append(_guard("(a) covered window of %s" % _k(count), covered_window,
+                out.append(_guard("(a) covered window of %s" % count_label(count), covered_window,
                                   runner, base, count, goal, profiles))
             # More runs: the CPU time of one run swings by +-15 % on a busy machine.
             out.append(_guard("(b) --input DD on vs off", input_dd, runner, base,
@@ -480,18 +484,6 @@ def _guard(name, function, *args, many=False):
         text = (str(exc).splitlines() or [""])[0][:200]
         row = Figure(name, "ERROR %s: %s" % (type(exc).__name__, text), "-", "-", False)
         return [row] if many else row
-
-
-def _s(seconds):
-    return "%.3f s" % seconds if seconds < 1 else "%.2f s" % seconds
-
-
-def _k(count):
-    if count >= 1000000 and count % 100000 == 0:
-        return "%gM" % (count / 1e6)
-    if count >= 1000:
-        return "%.1fk" % (count / 1000.0) if count % 1000 else "%dk" % (count // 1000)
-    return str(count)
 
 
 def main(argv=None):

@@ -207,8 +207,9 @@ def _codes_html(text):
 def _cell(column, value):
     if value is None:
         return "<td></td>"
-    if column == "error code" and errorcodes.lookup_url(value):
-        return '<td class="n">%s</td>' % _link(errorcodes.lookup_url(value), value)
+    url = errorcodes.lookup_url(value) if column == "error code" else None
+    if url:
+        return '<td class="n">%s</td>' % _link(url, value)
     if column == "top error codes":
         return "<td>%s</td>" % _codes_html(value)
     lookup = _SEE_LOOKUP.match(str(value)) if column == "meaning" else None

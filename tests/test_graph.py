@@ -331,7 +331,10 @@ def test_secret_from_file_and_argv_never_printed(fake, tmp_path):
     refused = check("check_entra_signins", fake, tmp_path / "wrong", *SAMPLE_WINDOW,
                     "--client-secret", wrong, "-vvv", env=env)
     assert refused.code == 3, refused.out
-    assert refused.first.startswith("ENTRA SIGNINS UNKNOWN - "), refused.first
+    assert refused.first == (
+        "ENTRA SIGNINS UNKNOWN - token request failed (AADSTS7000215): wrong client secret: "
+        "the secret given for client ID %s is not valid; use the secret's Value (not its "
+        "ID) or create a new secret" % CLIENT)
     assert wrong not in refused.out
 
 
