@@ -10,6 +10,7 @@ import nagiosplugin
 from nagiosplugin.state import Ok
 
 from . import measures, redact, statedir, tally
+from . import threats as threats_module
 from .store import is_damage
 
 
@@ -29,11 +30,12 @@ class Report:
 class Measures(nagiosplugin.Resource):
     """The values of one group's measures over the collected window (``report``)."""
 
-    def __init__(self, group, collect, attempts, detail=None, debug=False):
+    def __init__(self, group, collect, attempts, detail=None, debug=False, threats=None):
         self.group = group
         self.collect = collect  # callable -> collector.Collection, raises CheckError
         self.attempts = attempts
         self.detail = detail    # tally.Detail when the DD is wanted, else None
+        self.threats = threats or threats_module.Settings()  # the threats check's options
         self.debug = debug
         self.collection = None
         self.report: Optional[Report] = None
@@ -47,7 +49,7 @@ class Measures(nagiosplugin.Resource):
         try:
             self.collection = collection = self.collect()
             counted = tally.run(collection.store, collection.window, self.group,
-                                self.attempts, self.detail)
+                                self.attempts, self.detail, self.threats)
         except nagiosplugin.CheckError as exc:
             raise nagiosplugin.CheckError(redact.message(exc))
         except sqlite3.DatabaseError as exc:
@@ -65,7 +67,7 @@ class Measures(nagiosplugin.Resource):
                 "internal error: %s: %s (run with -vvv for details)"
                 % (type(exc).__name__, exc)))
         self.report = Report(self.group, self.attempts, collection.window, collection.source,
-                             collection.notes, counted)
+                             collection.notes + counted.notes, counted)
         return [nagiosplugin.Metric(m.label, counted.values[m.label], m.uom, min=0,
                                     max=m.maximum, context=m.label)
                 for m in self.group.measures]

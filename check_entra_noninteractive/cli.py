@@ -1,4 +1,5 @@
-"""Command line: one option set for all five checks, and their entry points."""
+"""Command line: one option set for all six checks (the threats check has four more), and
+their entry points."""
 
 import argparse
 import re
@@ -8,9 +9,11 @@ from datetime import timedelta
 
 import nagiosplugin
 
-from . import __version__, collector, dd, lastwindow, measures, redact, sources, statedir
+from . import (__version__, collector, dd, lastwindow, measures, redact, sources, statedir,
+               threats)
 from .checks import GroupSummary, Measures, SigninCheck, Threshold
-from .options import UsageError, duration_upto, int_upto, shorten, timestamp, web_url
+from .options import (UsageError, duration_upto, int_upto, number_between, shorten,
+                      timestamp, web_url)
 from .window import DEFAULT_EVENT_TYPES, EVENT_TYPES
 
 # None: statedir.default_dir() (/var/lib/..., else the user's XDG state directory).
@@ -91,6 +94,8 @@ def build_parser(group):
                        metavar="METRIC=RANGE", help="warning range for a metric; repeatable")
     judge.add_argument("-c", "--critical", type=_threshold, action="append", default=[],
                        metavar="METRIC=RANGE", help="critical range for a metric; repeatable")
+    if group.baseline:  # the threats check
+        _threat_options(parser)
     files = parser.add_argument_group("files")
     files.add_argument("--state-dir", metavar="DIR",
                        help="where the per-tenant store and remembered windows live, owned "
@@ -124,6 +129,35 @@ def build_parser(group):
                      help="-v long output, -vvv debug with tracebacks")
     run.add_argument("-V", "--version", action="version", version="%(prog)s " + __version__)
     return parser
+
+
+def _threat_options(parser):
+    defaults = threats.Settings()
+    own = parser.add_argument_group("threats")
+    own.add_argument("--spray-users", type=int_upto(1000000), default=defaults.spray_users,
+                     metavar="N",
+                     help="spray_ips counts an IP whose failed sign-ins with a credential "
+                          "error name N or more distinct users (default %(default)s)")
+    own.add_argument("--baseline-days", type=int_upto(30), default=defaults.baseline_days,
+                     metavar="N",
+                     help="the unusual_* measures compare with the same time of day on the "
+                          "last N days; the store keeps hourly counts that long (default "
+                          "%(default)s, at most 30)")
+    own.add_argument("--baseline-min", type=int_upto(1000000), default=defaults.baseline_min,
+                     metavar="N",
+                     help="an entity is unusual only with N or more sign-ins in the window "
+                          "(default %(default)s)")
+    own.add_argument("--baseline-factor", type=number_between(1, 1000),
+                     default=defaults.baseline_factor, metavar="F",
+                     help="... and more than F times its mean count at that time of day "
+                          "(default %(default)g)")
+
+
+def _threat_settings(args):
+    if not hasattr(args, "spray_users"):
+        return None  # not the threats check
+    return threats.Settings(args.spray_users, args.baseline_days, args.baseline_min,
+                            args.baseline_factor)
 
 
 def _check_args(args):
@@ -217,7 +251,8 @@ def main(group_name, argv=None):
         except nagiosplugin.CheckError:
             pass  # e.g. not creatable: the run goes on and its output says the DD is stale
     resource = Measures(group, lambda: _collect(group, source, args, deadline), args.attempts,
-                        detail=settings.detail(), debug=args.verbose >= 3)
+                        detail=settings.detail(), debug=args.verbose >= 3,
+                        threats=_threat_settings(args))
     check = SigninCheck(resource, contexts, GroupSummary(group, args.attempts, resource),
                         group.title, settings)
     try:
@@ -256,4 +291,5 @@ success_entities = _entry("success-entities")
 failure_entities = _entry("failure-entities")
 auth_methods = _entry("auth-methods")
 conditional_access = _entry("conditional-access")
+threats_check = _entry("threats")
 

@@ -70,6 +70,7 @@ class OnlineOptions:
     deadline: float = 0.0         # time.time() by which the collection must be done
     progress: Optional[Callable[[str], None]] = None
     check_key: Optional[Tuple[str, str]] = None  # (check, option hash): remembers windows
+    baseline_days: Optional[int] = None  # a threats check: count the hours before the window
 
     @classmethod
     def from_args(cls, args, run):
@@ -77,7 +78,9 @@ class OnlineOptions:
                    delay=args.delay, retention=args.retention, max_catchup=args.max_catchup,
                    start=args.start, end=args.end,
                    event_types=tuple(args.event_types or DEFAULT_EVENT_TYPES),
-                   deadline=run.deadline, progress=run.progress, check_key=run.check_key)
+                   deadline=run.deadline, progress=run.progress, check_key=run.check_key,
+                   # only the threats check has baselines (and the option)
+                   baseline_days=getattr(args, "baseline_days", None))
 
     @property
     def directory(self):
@@ -177,6 +180,8 @@ def _filled_store(path, window, options, source, now, notes):
         notes.extend(store.notes)
         try:
             _fill(store, window, options, source, keys, now)
+            if options.baseline_days:
+                store.count_hours(window.start, options.delay, options.baseline_days)
             store.snapshot()
             return store, store.gaps(window, options.delay, keys)
         except sqlite3.DatabaseError as exc:
@@ -208,7 +213,10 @@ def _fill(store, window, options, source, keys, now):
         try:
             source.fill(store, window, options.delay, keys)
         finally:
-            # Retention never removes what this check is about to report.
-            store.prune(min(now - options.retention, window.start))
+            # Retention never removes what this check is about to report, nor an hour
+            # that the baselines have not counted yet.
+            cut = min(now - options.retention, window.start)
+            store.count_hours(min(cut + timedelta(hours=1), window.start), options.delay)
+            store.prune(cut)
     finally:
         fetch.release_lock(lock)

@@ -1,8 +1,9 @@
-"""The 24 measures: one table of definitions that drives all five checks and their DD.
+"""The 32 measures: one table of definitions that drives all six checks and their DD.
 
 A count measure is the number of the window's rows matching an SQL condition; an entity
 measure is the number of entities with a run of N or more consecutive attempts of one
-outcome. Beside each measure stands its detailed-diagnosis table (see ``tables``); one
+outcome; a threat measure is the number of entities (IPs, users, apps) that its table
+counts among the rows matching its condition (see ``threats``). Beside each measure stands its detailed-diagnosis table (see ``tables``); one
 pass over the window (``tally``) fills both.
 """
 
@@ -13,6 +14,7 @@ from typing import Callable, Optional, Tuple
 from .tables import (APP, FAILED_COLUMNS, LOCATION, RESOURCE, RISKY_COLUMNS,
                      SUCCESS_COLUMNS, ByApplication, ByUserAppClient, EntityRuns,
                      ErrorCodes, FailedPolicies, Newest)
+from .threats import BASELINE_ENTITIES, Countries, SprayIPs, Unusual, UsersSigningIn
 
 MODERN_CLIENTS = ("browser", "mobile apps and desktop clients")
 # Microsoft's list of legacy-authentication clients, plus the short aliases seen in logs.
@@ -69,6 +71,7 @@ class Measure:
     successes: bool = False           # its DD lists successful sign-ins (shown on request)
     derive: Optional[Callable] = None  # derived measures: values (dict) -> value
     see: Optional[str] = None         # derived measures: the measure whose table explains it
+    counts_table: bool = False        # its value is what its table counts, not its rows
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class Group:
     title: str         # status line prefix
     measures: tuple
     ok: Optional[str] = None  # status line when all is OK: str.format over the values
+    baseline: bool = False    # its measures compare with the store's per-entity history
 
     def labels(self):
         return [m.label for m in self.measures]
@@ -91,7 +95,8 @@ def _entities(outcome, names):
     prefix, title = ("success", "Successful") if outcome else ("failure", "Failure")
     return tuple(Measure("%s_%s" % (prefix, name), "%s %s" % (title, ENTITIES[name].heading),
                          entity=name, outcome=outcome,
-                         detail=EntityRuns(ENTITIES[name], outcome), successes=bool(outcome))
+                         detail=EntityRuns(ENTITIES[name], outcome), successes=bool(outcome),
+                         counts_table=True)
                  for name in names)
 
 
@@ -107,6 +112,14 @@ def _by_user_app_client(label, title, condition):
 
 def _by_application(label, title, condition):
     return _count(label, title, condition, ByApplication("%s by application" % title))
+
+
+def _threat(label, title, kind):
+    return Measure(label, title, condition=kind.condition, detail=kind, counts_table=True)
+
+
+def _users(label, title, heading, condition):
+    return _threat(label, title, UsersSigningIn(heading, "success = 1 AND " + condition))
 
 
 RISKY = ("(risk_level IN ('low', 'medium', 'high') "
@@ -150,6 +163,21 @@ GROUPS = OrderedDict((g.name, g) for g in (
                      FailedPolicies()),
           ), ok="Conditional Access: {ca_failure} failure, {ca_success} success, "
                 "{ca_not_applied} not applied"),
+    Group("threats", "check_entra_threats", "Entra threats", (
+        _threat("spray_ips", "Password spray IPs", SprayIPs()),
+        _users("device_code_users", "Device-code users",
+               "Users signing in with the device code flow", "protocol = 'deviceCode'"),
+        _users("ropc_users", "ROPC users",
+               "Users signing in with a password sent by an app (ROPC)", "protocol = 'ropc'"),
+        _users("legacy_success_users", "Legacy client users",
+               "Users signing in through legacy clients", _among("client_app", LEGACY_CLIENTS)),
+        _threat("multi_country_users", "Users in several countries", Countries()),
+        *(_threat("unusual_" + name, "Unusual %s" % ENTITIES[name].heading,
+                  Unusual(ENTITIES[name])) for name in BASELINE_ENTITIES),
+    ), ok="spray IPs {spray_ips}; users by device code {device_code_users}, by ROPC "
+          "{ropc_users}, by legacy client {legacy_success_users}, in several countries "
+          "{multi_country_users}; unusual users/IPs/apps {unusual_users}/{unusual_ips}/"
+          "{unusual_apps}", baseline=True),
 ))
 
 MEASURES = OrderedDict((m.label, m) for g in GROUPS.values() for m in g.measures)

@@ -44,6 +44,20 @@ def int_upto(maximum):
     return check
 
 
+def number_between(least, most):
+    """A number (decimals allowed) from ``least`` to ``most``."""
+    def check(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("must be a number, not %r" % shorten(text))
+        if not least <= value <= most:  # also refuses nan
+            raise argparse.ArgumentTypeError("must be from %g to %g, not %s"
+                                             % (least, most, shorten(text)))
+        return value
+    return check
+
+
 def duration_upto(maximum):
     """A duration (300s, 5m, 2h, 3d) of at most ``maximum`` (same form)."""
     most = timeutil.duration_seconds(maximum)

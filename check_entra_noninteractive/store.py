@@ -16,11 +16,12 @@ import time
 
 from nagiosplugin import CheckError
 
-from . import pacing, statedir, timeutil
+from . import baseline, pacing, statedir, timeutil
 from .normalize import COLUMNS, INTEGER_COLUMNS
+from .window import EVENT_BITS
 
 # Bump when the tables change: an older store is then rebuilt, not misread.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # PRAGMA quick_check reads the whole file: at most this often per store.
 QUICK_CHECK_SECONDS = 3600
 # Rows one prune removes at most: a long pause or a shorter --retention leaves a backlog
@@ -48,7 +49,7 @@ CREATE TABLE IF NOT EXISTS coverage (
 );
 CREATE INDEX IF NOT EXISTS coverage_by_end ON coverage (part, end);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-""" + pacing.TABLES
+""" + pacing.TABLES + baseline.TABLES
 
 _INSERT = "INSERT OR REPLACE INTO signins (%s) VALUES (%s)" % (
     ", ".join(COLUMNS), ", ".join("?" * len(COLUMNS)))
@@ -219,15 +220,26 @@ class Store:
         """
         missing = []
         for part in (window.event_types if parts is None else parts):
-            rows = self.query(
-                "SELECT start, end, fetched FROM coverage WHERE part = ? AND end > ? "
-                "AND start < ?", (part, window.start_key, window.end_key))
-            covered = []
-            for start, end, fetched in rows:
-                settled_end = min(timeutil.from_store(end), timeutil.from_store(fetched) - delay)
-                covered.append((timeutil.from_store(start), settled_end))
+            with self.lock:
+                covered = _settled(self.db, delay, "part = ? AND end > ? AND start < ?",
+                                   (part, window.start_key, window.end_key))
             missing.extend(_subtract((window.start, window.end), covered))
         return _union(missing)
+
+    def count_hours(self, until, delay, days=None):
+        """Count the complete hours before ``until`` into the baselines (see ``baseline``),
+        if a threats check asked for them; ``days``: its --baseline-days."""
+        with self.transaction() as db:
+            if days:
+                baseline.remember_days(db, days)
+            days = baseline.wanted_days(db)
+            if days is None:
+                return
+            parts = [part for (part,) in db.execute("SELECT DISTINCT part FROM coverage")]
+            covered = {part: _union(_settled(db, delay, "part = ?", (part,)))
+                       for part in parts if part in EVENT_BITS}
+            baseline.roll_up(db, covered, until)
+            baseline.forget(db, days)
 
     def prune(self, before, most=PRUNE_ROWS):
         """Forget sign-ins older than ``before`` (retention), at most about ``most`` of the
@@ -302,6 +314,15 @@ def _bindable(value):
     if isinstance(value, str):
         return value.encode("utf-8", "replace").decode("utf-8")
     return value
+
+
+def _settled(db, delay, condition, params):
+    """The coverage rows matching ``condition`` as (start, settled end): a range fetched
+    at F holds everything up to F - delay."""
+    return [(timeutil.from_store(start),
+             min(timeutil.from_store(end), timeutil.from_store(fetched) - delay))
+            for start, end, fetched in db.execute(
+                "SELECT start, end, fetched FROM coverage WHERE " + condition, params)]
 
 
 def _union(intervals):

@@ -5,10 +5,12 @@ A table kind declares the row fields it reads (name -> SQL expression over table
 hands every row that matches a measure to that measure's table. A table never queries the
 store, so its total agrees with its measure by construction.
 
-Each kind has ``fields`` and ``start(index, limit, attempts)``, which returns a collector
+Each kind has ``fields`` and ``start(index, limit, tuning)``, which returns a collector
 with ``add(row)`` and ``tables()`` -> (main table, [extra tables]). ``index`` maps a field
 name to its place in a row; ``limit`` is the rows a table shows, None when no table is
-wanted (the collector then only counts).
+wanted (the collector then only counts); ``tuning`` is a ``tally.Tuning`` (--attempts,
+the threats check's options). A kind that counts its measure (``Measure.counts_table``)
+also has ``count()``.
 """
 
 import json
@@ -58,7 +60,7 @@ def table(title, columns, rows, total=None, limit=None, omitted=None):
     return result
 
 
-def _code_order(code):
+def code_order(code):
     # SQLite's order: numbers before text.
     return (isinstance(code, str), code)
 
@@ -82,7 +84,7 @@ class Newest:
     def heading(self, attempts):
         return self.title, [name for name, _ in self.columns]
 
-    def start(self, index, limit, attempts):
+    def start(self, index, limit, tuning):
         return _NewestRows(self, itemgetter(*(index[name] for name, _ in self.columns)),
                            limit)
 
@@ -109,7 +111,7 @@ class ErrorCodes:
     fields = (("error_code", "error_code"), ("error_text", "error_text"),
               ("user_id", "user_id"))
 
-    def start(self, index, limit, attempts):
+    def start(self, index, limit, tuning):
         return _ErrorCodeCounts(itemgetter(index["error_code"], index["error_text"]),
                                 index["user_id"], limit)
 
@@ -145,7 +147,7 @@ class ByApplication:
     def __init__(self, title):
         self.title = title
 
-    def start(self, index, limit, attempts):
+    def start(self, index, limit, tuning):
         return _Grouped(self.title, itemgetter(index["app_id"]), index["application"],
                         index["user_id"], index["success"], limit)
 
@@ -185,7 +187,7 @@ class ByUserAppClient:
     def __init__(self, title):
         self.title = title
 
-    def start(self, index, limit, attempts):
+    def start(self, index, limit, tuning):
         return _UserAppClient(self.title, itemgetter(index["user"], index["application"],
                                                      index["client app"]),
                               index["success"], limit)
@@ -219,7 +221,7 @@ class FailedPolicies:
               ("client_app", "client_app"), ("error", ERROR), ("ca_policies", "ca_policies"),
               ("user_id", "user_id"))
 
-    def start(self, index, limit, attempts):
+    def start(self, index, limit, tuning):
         return _Policies(itemgetter(*(index[name] for name, _ in self.fields)), limit)
 
 
@@ -289,8 +291,8 @@ class EntityRuns:
         return "%s with %d or more consecutive %s attempts" % (
             plural[0].upper() + plural[1:], attempts, self.word), self.columns
 
-    def start(self, index, limit, attempts):
-        return _Runs(self, index, limit, attempts)
+    def start(self, index, limit, tuning):
+        return _Runs(self, index, limit, tuning.attempts)
 
 
 class _Runs:
@@ -349,7 +351,7 @@ class _Runs:
         for key, (_, longest, number, display, users, codes, first, last) in order:
             row = [display, number, longest, len(users - {""})]
             if not kind.outcome:
-                top = sorted(codes.items(), key=lambda c: (-c[1], _code_order(c[0])))[:3]
+                top = sorted(codes.items(), key=lambda c: (-c[1], code_order(c[0])))[:3]
                 row.append(", ".join("%s\u00d7%d" % c for c in top))
             row += [timeutil.display_stored(first), timeutil.display_stored(last)]
             if kind.entity.show_id:

@@ -14,6 +14,7 @@ from typing import Dict, List, Optional
 
 from . import timeline
 from .tables import table
+from .threats import Settings as ThreatSettings
 
 SUCCESS_OMITTED = "successful-signin-dd is off (--successful-signin-dd yes shows these rows)"
 
@@ -24,6 +25,15 @@ class Detail:
 
     limit: int          # rows per table
     successful: bool    # list successful sign-ins too (--successful-signin-dd yes)
+
+
+@dataclass
+class Tuning:
+    """What the table kinds' collectors are told (``start(index, limit, tuning)``)."""
+
+    attempts: int                  # --attempts: runs of consecutive attempts
+    threats: ThreatSettings        # the threats check's options
+    history: object = None         # baseline.History of the window, for a baseline group
 
 
 @dataclass
@@ -38,6 +48,7 @@ class Tally:
     values: "OrderedDict[str, float]"           # label -> value, in the group's order
     tables: Optional[Dict[str, MeasureTables]]  # label -> tables; None without Detail
     timeline: Optional[dict] = None             # the DD's timeline; None without Detail
+    notes: List[str] = field(default_factory=list)  # long output: e.g. a learning baseline
 
 
 class _Counted:
@@ -55,8 +66,15 @@ class _Counted:
                 add(row)
 
 
-def run(store, window, group, attempts, detail=None):
+def run(store, window, group, attempts, detail=None, threats=ThreatSettings()):
     """The group's values over the window, and with ``detail`` its tables: a Tally."""
+    tuning = Tuning(attempts, threats)
+    notes = []
+    if group.baseline:
+        from .baseline import History
+
+        tuning.history = History(store, window, threats.baseline_days)
+        notes.append(tuning.history.describe())
     fields = OrderedDict()
     for measure in group.measures:
         if measure.condition:
@@ -72,12 +90,13 @@ def run(store, window, group, attempts, detail=None):
     counted, collectors = {}, {}
     for measure in group.measures:
         limit = None if detail is None or _omitted(measure, detail) else detail.limit
-        started = [kind.start(index, limit, attempts) for kind in _kinds(measure, detail)]
+        started = [kind.start(index, limit, tuning) for kind in _kinds(measure, detail)]
         collectors[measure.label] = started
         if measure.condition:
             counted[measure.label] = _Counted(index["flag:" + measure.label], started)
     adders = [c.add for c in counted.values()] + [
-        collectors[m.label][0].add for m in group.measures if m.entity]
+        collectors[m.label][0].add for m in group.measures
+        if m.counts_table and not m.condition]
     over_time = None if detail is None else timeline.start(window, index)
     if over_time is not None:
         adders.append(over_time.add)
@@ -91,24 +110,24 @@ def run(store, window, group, attempts, detail=None):
 
     values = {label: c.count for label, c in counted.items()}
     for measure in group.measures:
-        if measure.entity:
+        if measure.counts_table:
             values[measure.label] = collectors[measure.label][0].count()
     for measure in group.measures:
         if measure.derive:
             values[measure.label] = measure.derive(values)
     values = OrderedDict((label, values[label]) for label in group.labels())
     if detail is None:
-        return Tally(values, None)
+        return Tally(values, None, notes=notes)
     return Tally(values, OrderedDict(
         (m.label, _tables(m, collectors[m.label], values[m.label], detail, attempts))
-        for m in group.measures), over_time.document())
+        for m in group.measures), over_time.document(), notes)
 
 
 def _kinds(measure, detail):
     """The table kinds to fill for a measure: an entity measure needs its runs to count;
     a table whose rows are not shown is not filled."""
-    if measure.entity:
-        return [measure.detail]
+    if measure.counts_table:
+        return [measure.detail] + ([] if detail is None else list(measure.extra))
     if detail is None or measure.detail is None or _omitted(measure, detail):
         return []
     return [measure.detail, *measure.extra]

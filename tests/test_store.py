@@ -82,7 +82,8 @@ SIGNINS_V4 = [("id", "TEXT", 0, 1), ("created", "TEXT", 1, 0),
         "protocol", "incoming_token_type", "client_credential_type", "user_agent")]
 
 
-def test_signins_table_is_the_schema_version_4_table(tmp_path):
+def test_signins_table_is_the_schema_version_4_table_in_version_5(tmp_path):
+    """Version 5 added the baselines' tables; the signins table is the same."""
     path = str(tmp_path / "s.sqlite")
     with Store(path):
         pass
@@ -90,9 +91,12 @@ def test_signins_table_is_the_schema_version_4_table(tmp_path):
     try:
         columns = db.execute("PRAGMA table_info(signins)").fetchall()
         version = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = {name for (name,) in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
     finally:
         db.close()
-    assert version == SCHEMA_VERSION == 4
+    assert version == SCHEMA_VERSION == 5
+    assert {"baseline_hours", "baseline_counts", "baseline_seen"} <= tables
     assert columns == [(cid, name, kind, notnull, None, pk)  # no column has a default
                        for cid, (name, kind, notnull, pk) in enumerate(SIGNINS_V4)]
 

@@ -3,7 +3,8 @@
 Random windows of sign-ins, with ties in time, empty entity keys and few distinct values
 (so that runs form and break), are counted by the pass and by plain SQL: the counts by
 ``SUM(condition)``, the entity measures by the gaps-and-islands query that numbers each
-entity's attempts by (time, id). Every DD table must then agree with its measure.
+entity's attempts by (time, id), the threat measures by GROUP BY ... HAVING. Every DD
+table must then agree with its measure.
 """
 
 from datetime import timedelta
@@ -11,7 +12,7 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from check_entra_noninteractive import measures, normalize, tally, timeline, timeutil
+from check_entra_noninteractive import measures, normalize, tally, threats, timeline, timeutil
 from check_entra_noninteractive.store import Store
 from check_entra_noninteractive.window import Window
 from conftest import signin
@@ -39,6 +40,7 @@ record = st.fixed_dictionaries({
     "conditionalAccessStatus": st.sampled_from(["success", "failure", "notApplied"]),
     "riskLevelDuringSignIn": st.sampled_from(["none", "low", "high", "hidden"]),
     "errorCode": st.sampled_from([50126, 50053, 53003, 7000215]),
+    "authenticationProtocol": st.sampled_from(["deviceCode", "ropc", "none", ""]),
 })
 
 
@@ -71,6 +73,26 @@ def reference_entities(store, entity, outcome, attempts):
     return store.query(sql, (*WINDOW.where()[1], outcome, attempts))[0][0]
 
 
+def reference_threat(store, label, spray_users):
+    """The threats check's measures by SQL; no history, so nothing is unusual."""
+    where, params = WINDOW.where()
+    measure = measures.MEASURES[label]
+    if label.startswith("unusual_"):
+        return 0
+    if label == "spray_ips":
+        sql = ("SELECT COUNT(*) FROM (SELECT ip FROM signins WHERE %s AND %s AND ip <> '' "
+               "GROUP BY ip HAVING COUNT(DISTINCT NULLIF(user_id, '')) >= %d)"
+               % (where, measure.condition, spray_users))
+    elif label == "multi_country_users":
+        sql = ("SELECT COUNT(*) FROM (SELECT user_id FROM signins WHERE %s AND success = 1 "
+               "AND country <> '' AND user_id <> '' GROUP BY user_id "
+               "HAVING COUNT(DISTINCT country) >= 2)" % where)
+    else:
+        sql = ("SELECT COUNT(DISTINCT user_id) FROM signins WHERE %s AND %s AND user_id <> ''"
+               % (where, measure.condition))
+    return store.query(sql, params)[0][0]
+
+
 def reference_count(store, condition):
     where, params = WINDOW.where()
     return store.query("SELECT COUNT(*) FROM signins WHERE %s AND %s" % (where, condition),
@@ -79,18 +101,25 @@ def reference_count(store, condition):
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(record, max_size=60), st.integers(1, 4),
-       st.sampled_from(list(measures.GROUPS)), st.integers(1, 5))
-def test_the_pass_counts_what_sql_counts_and_its_tables_agree(drawn, attempts, name, limit):
+       st.sampled_from(list(measures.GROUPS)), st.integers(1, 5), st.integers(1, 3))
+def test_the_pass_counts_what_sql_counts_and_its_tables_agree(drawn, attempts, name, limit,
+                                                             spray_users):
     group = measures.GROUPS[name]
+    tuned = threats.Settings(spray_users=spray_users)
     with store_of(drawn) as store:
         counted = tally.run(store, WINDOW, group, attempts,
-                            tally.Detail(limit=limit, successful=True))
+                            tally.Detail(limit=limit, successful=True), tuned)
         everything = tally.run(store, WINDOW, group, attempts,
-                               tally.Detail(limit=10 ** 6, successful=True))
+                               tally.Detail(limit=10 ** 6, successful=True), tuned)
         for measure in group.measures:
             value = counted.values[measure.label]
             tables = counted.tables[measure.label]
-            if measure.entity:
+            if group.baseline:
+                assert value == reference_threat(store, measure.label, spray_users), \
+                    measure.label
+                assert tables.table["total"] == value
+                assert len(tables.table["rows"]) == min(value, limit)
+            elif measure.entity:
                 expected = reference_entities(store, measures.ENTITIES[measure.entity],
                                               measure.outcome, attempts)
                 assert value == expected, measure.label

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import tempfile
+from datetime import timedelta
 
 from nagiosplugin import CheckError
 
@@ -296,6 +297,16 @@ class FileCollection(Collection):
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+def _count_history(store, window, days):
+    """The file holds every sign-in from its first one on: count the hours before the
+    window into the baselines."""
+    (first,), = store.query("SELECT MIN(created) FROM signins")
+    if first is not None and timeutil.from_store(first) < window.start:
+        store.add_page([], window.event_types, timeutil.from_store(first), window.start,
+                       window.start)
+    store.count_hours(window.start, timedelta(0), days)
+
+
 def collect(args, run):
     """Read the file's sign-ins of the window (or all of them) into a temporary store."""
     path, start, end = args.input, args.start, args.end
@@ -303,13 +314,20 @@ def collect(args, run):
     # mkdtemp makes the directory 0700: the rows are personal data.
     directory = tempfile.mkdtemp(prefix="entra-file-")
     store = Store(os.path.join(directory, "signins.sqlite"), scratch=True)
+    # only the threats check has baselines (and the option)
+    baseline_days = getattr(args, "baseline_days", None)
     try:
         bounded = Window(start or timeutil.parse_time("0001-01-01T00:00:00Z"),
                          end or timeutil.parse_time("9999-12-31T23:59:59Z"),
                          tuple(event_types))
+        kept = bounded
+        if baseline_days and start:
+            # The baselines learn from the part of the file before the window.
+            kept = Window(start - timedelta(days=baseline_days + 1), bounded.end,
+                          bounded.event_types)
         # One transaction for the whole file: a file that turns out truncated or malformed
         # half way (CheckError) leaves no rows, and the store is thrown away with it.
-        store.add_all(read_pages(path, keep=bounded.contains))
+        store.add_all(read_pages(path, keep=kept.contains))
         if start and end:
             window = bounded
         else:
@@ -329,6 +347,8 @@ def collect(args, run):
                 window = Window(start or first, end, tuple(event_types))
             else:
                 window = closing(start or first, max(last, start or first), event_types)
+        if baseline_days:
+            _count_history(store, window, baseline_days)
     except BaseException:
         store.close()
         shutil.rmtree(directory, ignore_errors=True)
