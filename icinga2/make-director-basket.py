@@ -3,7 +3,7 @@
 
     python3 icinga2/make-director-basket.py        # rewrites icinga2/director-basket.json
 
-The basket holds the five CheckCommands as *external* commands: Icinga Director 1.10
+The basket holds the six CheckCommands as *external* commands: Icinga Director 1.10
 cannot give a command environment variables, and the secrets must reach the plugins
 through the environment. So Icinga loads the commands from commands.conf, and the basket
 gives Director their arguments (for its forms), the host template, the service templates,
@@ -19,9 +19,14 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 conf = open(os.path.join(HERE, "commands.conf")).read()
 
-def arguments():
+def block(kind, name):
+    """The body of one top-level object or template of commands.conf."""
+    return re.search(r'^%s CheckCommand "%s" \{\n(.*?)^\}' % (kind, name), conf,
+                     re.S | re.M).group(1)
+
+def arguments(text):
     args = {}
-    for key, body in re.findall(r'^\t\t"(-[^"]+)" = \{(.*?)^\t\t\}', conf, re.S | re.M):
+    for key, body in re.findall(r'^\t\t"(-[^"]+)" = \{(.*?)^\t\t\}', text, re.S | re.M):
         a = {}
         a["description"] = re.search(r'description = "((?:[^"\\]|\\.)*)"', body).group(1).replace('\\"', '"')
         if "repeat_key = true" in body:
@@ -44,7 +49,7 @@ def arguments():
         args[key] = dict(sorted(a.items()))
     return dict(sorted(args.items()))
 
-ARGS = arguments()
+ARGS = arguments(block("template", "entra_common"))     # what every command has
 CHECKS = [("signins", "entra-signins", "check_entra_signins", "Sign-ins: total, successful, failed, failed_pct, risky",
            ["failed_pct=20", "risky=0"], ["failed_pct=40", "risky=10"]),
           ("success_entities", "entra-success-entities", "check_entra_success_entities",
@@ -57,7 +62,12 @@ CHECKS = [("signins", "entra-signins", "check_entra_signins", "Sign-ins: total, 
            "Single- and multi-factor, modern and legacy client sign-ins",
            ["legacy_clients=0"], ["legacy_clients=50"]),
           ("conditional_access", "entra-conditional-access", "check_entra_conditional_access",
-           "Conditional Access: not applied, success, failure", ["ca_failure=5"], ["ca_failure=50"])]
+           "Conditional Access: not applied, success, failure", ["ca_failure=5"], ["ca_failure=50"]),
+          ("threats", "entra-threats", "check_entra_threats",
+           "Password sprays, device code and ROPC sign-ins, legacy successes, users in several "
+           "countries, unusual users, IPs and apps",
+           ["device_code_users=0", "ropc_users=0", "legacy_success_users=0", "multi_country_users=0",
+            "unusual_users=0", "unusual_ips=0", "unusual_apps=0"], ["spray_ips=0"])]
 
 S = "Icinga\\Module\\Director\\DataType\\DataTypeString"
 A = "Icinga\\Module\\Director\\DataType\\DataTypeArray"
@@ -75,7 +85,7 @@ FIELDS = [  # id, varname, caption, datatype, hidden, description
     (9009, "entra_proxy_user", "Entra proxy user", S, False, "Proxy user name"),
     (9010, "entra_proxy_password", "Entra proxy password", S, True, "Proxy password. Reaches the plugin in the environment (ENTRA_PROXY_PASSWORD), never on its command line"),
     (9011, "entra_ca_bundle", "Entra CA bundle", S, False, "CA bundle to trust (e.g. a TLS-inspecting proxy's CA); empty: the system's"),
-    (9012, "entra_state_dir", "Entra state directory", S, False, "Where the tenant's store lives; all five checks of a tenant must share it"),
+    (9012, "entra_state_dir", "Entra state directory", S, False, "Where the tenant's store lives; all checks of a tenant must share it"),
     (9013, "entra_delay", "Entra log delay", S, False, "The window ends this long before now (default 10m for Graph, 15m for Log Analytics): Entra's logs arrive late"),
     (9014, "entra_dd_url", "Entra DD base URL", S, False, "Base URL under which a web server serves the detailed-diagnosis directory"),
     (9015, "entra_warning", "Entra warning thresholds", A, False, "METRIC=RANGE, e.g. failed_pct=20"),
@@ -93,6 +103,10 @@ FIELDS = [  # id, varname, caption, datatype, hidden, description
     (9027, "entra_graph_url", "Entra Graph URL", S, False, "Override the Microsoft Graph host (https)"),
     (9028, "entra_management_url", "Entra Resource Manager URL", S, False, "Override the Azure Resource Manager host (https)"),
     (9029, "entra_log_analytics_url", "Entra Log Analytics URL", S, False, "Override the Log Analytics query host (https)"),
+    (9030, "entra_spray_users", "Entra spray users", N, False, "An IP counts as a spray when its failed sign-ins with a credential error name at least N distinct users (default 10)"),
+    (9031, "entra_baseline_days", "Entra baseline days", N, False, "Days of per-entity hourly history kept and compared, at most 30 (default 7)"),
+    (9032, "entra_baseline_min", "Entra baseline minimum", N, False, "A user, IP or app is unusual only with at least N sign-ins in the window (default 20)"),
+    (9033, "entra_baseline_factor", "Entra baseline factor", S, False, "A user, IP or app with at least the baseline minimum is unusual above F times its mean for that hour of day; a number > 1 such as 2.5 (default 3)"),
 ]
 BY_NAME = {f[1]: f[0] for f in FIELDS}
 HOST_FIELDS = ["entra_tenant_id", "entra_client_id", "entra_client_secret", "entra_client_secret_file",
@@ -103,6 +117,10 @@ HOST_FIELDS = ["entra_tenant_id", "entra_client_id", "entra_client_secret", "ent
 REQUIRED = {"entra_tenant_id", "entra_client_id"}
 SERVICE_FIELDS = ["entra_warning", "entra_critical", "entra_attempts", "entra_event_types", "entra_window",
                   "entra_detailed_diagnosis", "entra_successful_signin_dd", "entra_verbose", "entra_timeout"]
+# The fields of one check's own options (on its service template), and those options.
+OWN_FIELDS = {"entra-threats": ["entra_spray_users", "entra_baseline_days", "entra_baseline_min",
+                                "entra_baseline_factor"]}
+OWN_ARGS = {"threats": arguments(block("object", "entra_threats"))}
 
 def field_refs(names):
     return [{"datafield_id": BY_NAME[n], "is_required": "y" if n in REQUIRED else "n", "var_filter": None}
@@ -113,7 +131,7 @@ basket["Command"] = {}
 for group, service, script, _, _, _ in CHECKS:
     name = "entra_" + group
     basket["Command"][name] = {
-        "arguments": ARGS, "command": "EntraPluginDir + /" + script, "disabled": False,
+        "arguments": dict(sorted({**ARGS, **OWN_ARGS.get(group, {})}.items())), "command": "EntraPluginDir + /" + script, "disabled": False,
         "fields": [], "is_string": None, "methods_execute": "PluginCheck",
         "object_name": name, "object_type": "external_object", "timeout": 60,
         "vars": {"entra_timeout": 50}, "zone": None}
@@ -126,7 +144,8 @@ basket["ServiceTemplate"] = {"entra-service": {
     "max_check_attempts": 1, "object_name": "entra-service", "object_type": "template",
     "retry_interval": 300}}
 for group, service, script, notes, warning, critical in CHECKS:
-    template = {"check_command": "entra_" + group, "fields": [], "imports": ["entra-service"],
+    template = {"check_command": "entra_" + group, "fields": field_refs(OWN_FIELDS.get(service, [])),
+                "imports": ["entra-service"],
                 "notes": "Microsoft Entra ID non-interactive sign-ins: %s (%s)" % (script, notes),
                 "object_name": service, "object_type": "template"}
     if warning:
@@ -134,7 +153,7 @@ for group, service, script, notes, warning, critical in CHECKS:
     basket["ServiceTemplate"][service] = template
 basket["ServiceSet"] = {"entra-tenant": {
     "assign_filter": "\"entra-tenant\"=host.templates", "description":
-    "The five checks of a Microsoft Entra ID tenant (hosts importing entra-tenant)",
+    "The six checks of a Microsoft Entra ID tenant (hosts importing entra-tenant)",
     "object_name": "entra-tenant", "object_type": "template",
     "services": {service: {"fields": [], "imports": [service], "object_name": service,
                            "object_type": "object"} for _, service, *_ in CHECKS}}}

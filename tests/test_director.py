@@ -9,7 +9,8 @@ Then:
   commands.conf (the basket's commands are external objects: the Director references
   them, Icinga loads them from that file), and the host has one Service per service of
   the basket's service sets, each with the check command and thresholds of its template;
-  those commands are the package's five checks;
+  those commands are the package's six checks (check_entra_threats with its own four
+  arguments and data fields, the critical spray and warning thresholds);
 - every data field of the basket is in the Director's DB, unchanged, offered by the same
   templates;
 - every command of the basket is in the Director's DB with all its arguments.
@@ -32,8 +33,10 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, GROUP_OF_SCRIPT
-from test_icinga2 import (ICINGA_DIR, _required, daemon_env, icinga2,  # noqa: F401 (fixture)
-                          object_attributes, plugin_constants, standalone_header, validate)
+from test_icinga2 import (ICINGA_DIR, THREAT_OPTIONS, _required, daemon_env,
+                          icinga2,  # noqa: F401 (fixture)
+                          object_attributes, plugin_constants, shipped_thresholds,
+                          standalone_header, validate)
 
 BASKET = ICINGA_DIR / "director-basket.json"
 RESTORE = ROOT / "tests" / "director" / "restore.sh"
@@ -168,10 +171,24 @@ def test_rendered_configuration_validates_and_runs_every_check(icinga2, director
             assert "* %s = %s\n" % (var, icinga_value(value)) in attributes, (var, attributes)
 
     # Every command of the basket runs in a service, and they are the package's checks:
-    # the five console scripts (check_entra_signins, ...).
+    # the six console scripts (check_entra_signins, ..., check_entra_threats).
     assert used == set(basket["Command"])
     scripts = {command["command"].rpartition("/")[2] for command in basket["Command"].values()}
-    assert scripts == set(GROUP_OF_SCRIPT) and len(scripts) == 5, scripts
+    assert scripts == set(GROUP_OF_SCRIPT) and len(scripts) == 6, scripts
+
+    # The threats service as the Director rendered it: its command (from commands.conf,
+    # with its own four arguments) and the thresholds of templates.conf (critical: any
+    # spray IP; warning: any of the rest).
+    threats = object_attributes(icinga2, tmp_path, "Service", HOST + "!entra-threats")
+    assert '* check_command = "entra_threats"' in threats
+    warning, critical = shipped_thresholds("entra-threats")
+    assert critical == ["spray_ips=0"]
+    assert "* entra_critical = %s\n" % icinga_value(critical) in threats, threats
+    assert "* entra_warning = %s\n" % icinga_value(warning) in threats, threats
+    assert "* check_interval = 300\n" in threats
+    command = object_attributes(icinga2, tmp_path, "CheckCommand", "entra_threats")
+    for option in THREAT_OPTIONS:
+        assert "    * %s\n" % option in command, option
 
 
 def test_every_data_field_is_restored_and_offered(director, basket):
@@ -192,11 +209,20 @@ def test_every_data_field_is_restored_and_offered(director, basket):
         assert offered == {(name, names[str(ref["datafield_id"])], ref["is_required"])
                            for name, template in basket[group].items()
                            for ref in template["fields"]}, group
+        if group == "ServiceTemplate":
+            # The threats' own fields on its template alone.
+            assert {v for n, v, _ in offered if n == "entra-threats"} == \
+                set(THREAT_OPTIONS.values())
+            assert not {v for n, v, _ in offered if n != "entra-threats"} & \
+                set(THREAT_OPTIONS.values())
 
 
 def test_every_command_is_restored_with_its_arguments(director, basket):
     restored = {c["object_name"]: c for c in director["commands"]}
     assert basket["Command"]
+    # entra_threats has the shared arguments and its own four.
+    assert set(THREAT_OPTIONS) <= set(restored["entra_threats"]["arguments"] or [])
+    assert not set(THREAT_OPTIONS) & set(restored["entra_signins"]["arguments"] or [])
     for name, command in basket["Command"].items():
         assert name in restored, name
         assert restored[name]["object_type"] == command["object_type"], name

@@ -66,6 +66,10 @@ EXPECTED = {
                       "legacy_clients": 0}),
     "conditional-access": (["-c", "ca_failure=0"], False,
                            {"ca_failure": 3, "ca_success": 0, "ca_not_applied": 0}),
+    # Device-code sign-ins put the hostile names in the threats check's user table.
+    "threats": (["-c", "device_code_users=0"], True,
+                dict({label: 0 for label in GROUPS["threats"].labels()},
+                     device_code_users=1)),
 }
 
 
@@ -78,6 +82,7 @@ def hostile_records(text, ok):
                    location={"city": text, "state": text, "countryOrRegion": "DE"},
                    status={"errorCode": 0 if ok else 53003, "failureReason": text},
                    conditionalAccessStatus="success" if ok else "failure",
+                   authenticationProtocol="deviceCode",
                    appliedConditionalAccessPolicies=[
                        {"id": "policy-1", "displayName": text,
                         "result": "success" if ok else "failure"}])

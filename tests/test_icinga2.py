@@ -2,7 +2,7 @@
 
 - ``icinga2 daemon -C`` validates the shipped files (commands, templates, example hosts),
   for both ways of installing the checks and for a distributed setup.
-- A real Icinga 2 daemon runs the five checks of three tenant hosts through the shipped
+- A real Icinga 2 daemon runs the six checks of three tenant hosts through the shipped
   CheckCommands and templates: one host reads samples/nonint-signins.json, the others read
   the local fake of Microsoft's endpoints (tests/fake_microsoft/, in subprocess mode),
   one through Graph and one through Log Analytics, through its authenticating proxy, with the client secret and the proxy password in host
@@ -49,8 +49,15 @@ CHECKS = {  # service name -> console script
     "entra-failure-entities": "check_entra_failure_entities",
     "entra-auth-methods": "check_entra_auth_methods",
     "entra-conditional-access": "check_entra_conditional_access",
+    "entra-threats": "check_entra_threats",
 }
 STATE_IDS = {"OK": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}
+# check_entra_threats: its perfdata, and its own options (CheckCommand entra_threats only).
+THREAT_LABELS = {"spray_ips", "device_code_users", "ropc_users", "legacy_success_users",
+                 "multi_country_users", "unusual_users", "unusual_ips", "unusual_apps"}
+THREAT_OPTIONS = {"--spray-users": "entra_spray_users", "--baseline-days": "entra_baseline_days",
+                  "--baseline-min": "entra_baseline_min",
+                  "--baseline-factor": "entra_baseline_factor"}
 
 
 def _required(program, candidates, package):
@@ -156,6 +163,41 @@ def object_attributes(icinga2, tmp_path, object_type, name):
     return proc.stdout
 
 
+def command_arguments(kind, name):
+    """The argument keys of one top-level CheckCommand (or template) of commands.conf."""
+    text = (ICINGA_DIR / "commands.conf").read_text()
+    body = re.search(r'^%s CheckCommand "%s" \{\n(.*?)^\}' % (kind, name), text,
+                     re.S | re.M).group(1)
+    return dict(re.findall(r'^\t\t"(-[^"]+)" = \{(.*?)^\t\t\}', body, re.S | re.M))
+
+
+def shipped_thresholds(service):
+    """(warning, critical) of a service template in templates.conf: lists of METRIC=N."""
+    conf = (ICINGA_DIR / "templates.conf").read_text()
+    block = re.search(r'template Service "%s" \{(.*?)\n\}' % service, conf, re.S).group(1)
+    found = [re.search(r"vars.entra_%s = (\[.*?\])" % kind, block, re.S)
+             for kind in ("warning", "critical")]
+    return [json.loads(m.group(1)) if m else None for m in found]
+
+
+def nagios_thresholds(service):
+    """(warning, critical) of a service in nagios/templates.cfg (its $ARG1$), like
+    shipped_thresholds: None where it has none."""
+    cfg = (ICINGA_DIR / "nagios" / "templates.cfg").read_text()
+    block = re.search(r"service_description\s+%s\n(.*?)\n\}" % service, cfg, re.S).group(1)
+    command = re.search(r"check_command\s+([^!\s]+)(?:!(.*))?", block)
+    pairs = re.findall(r"(-[wc]) (\S+)", command.group(2) or "")
+    return [[t for flag, t in pairs if flag == kind] or None for kind in ("-w", "-c")]
+
+
+def expected_state(perf, warning, critical):
+    """The state that thresholds of the form METRIC=N (alert above N) give perfdata."""
+    def above(thresholds):
+        return any(perf[label][0] > float(limit)
+                   for label, _, limit in (t.partition("=") for t in thresholds or []))
+    return "CRITICAL" if above(critical) else "WARNING" if above(warning) else "OK"
+
+
 # ---------------------------------------------------------------------------
 # icinga2 daemon -C
 # ---------------------------------------------------------------------------
@@ -166,7 +208,7 @@ def test_shipped_configuration_validates(icinga2, tmp_path):
     code, out = validate(icinga2, tmp_path, text)
     assert code == 0, out
     assert "Instantiated 5 CheckCommands" not in out  # the ITL's are there too
-    assert re.search(r"Instantiated 15 Services", out), out
+    assert re.search(r"Instantiated %d Services" % (3 * len(CHECKS)), out), out
     assert re.search(r"Instantiated 3 Hosts", out), out
 
     command = object_attributes(icinga2, tmp_path, "CheckCommand", "entra_signins")
@@ -178,25 +220,61 @@ def test_shipped_configuration_validates(icinga2, tmp_path):
     # Without EntraDdUrl/EntraDocsUrl there is nowhere to link to.
     assert 'action_url = ""' in service and 'notes_url = ""' in service
 
+    # entra_threats: the shared arguments (arguments +=) and its own four, from its vars.
+    threats = object_attributes(icinga2, tmp_path, "CheckCommand", "entra_threats")
+    assert re.search(r'command = \[ "[^"]*/check_entra_threats" \]', threats), threats
+    for option, var in THREAT_OPTIONS.items():
+        assert re.search(r'\* %s\n(?:      .*\n)*?      \* value = "\$%s\$"'
+                         % (re.escape(option), var), threats), (option, threats)
+    for option in ("--tenant-id", "--warning", "--critical", "--window", "--state-dir"):
+        assert "    * %s\n" % option in threats, option
+    assert 'ENTRA_CLIENT_SECRET = "$entra_client_secret$"' in threats
+    assert "timeout = 60" in threats and "entra_timeout = 50" in threats
+    signins_options = set(re.findall(r"^    \* (--[a-z-]+)$", command, re.M))
+    assert signins_options and not signins_options & set(THREAT_OPTIONS)
+    # Its service: the starting thresholds of the brief (critical: any spray IP; warning:
+    # any of the rest), the interval of the others, the example host's override.
+    service = object_attributes(icinga2, tmp_path, "Service", "entra-contoso!entra-threats")
+    assert 'check_command = "entra_threats"' in service
+    assert "check_interval = 300" in service and "max_check_attempts = 1" in service
+    assert '* entra_critical = [ "spray_ips=0" ]' in service
+    assert ('* entra_warning = [ "device_code_users=0", "ropc_users=0", '
+            '"legacy_success_users=0", "multi_country_users=0", "unusual_users=0", '
+            '"unusual_ips=0", "unusual_apps=0" ]') in service
+    assert "* entra_spray_users = 5\n" in service
+    # Every threats label has a threshold, and only those labels.
+    warning, critical = shipped_thresholds("entra-threats")
+    assert {t.partition("=")[0] for t in warning + critical} == THREAT_LABELS
+
 
 def test_every_argument_has_a_description_and_no_secret_is_an_argument():
     text = (ICINGA_DIR / "commands.conf").read_text()
     arguments = re.findall(r'^\t\t"(-[^"]+)" = \{(.*?)^\t\t\}', text, re.S | re.M)
-    assert len(arguments) >= 30
+    assert len(arguments) >= 34
     for key, body in arguments:
         assert "description = " in body, key
         assert "secret$" not in body and "password$" not in body, key
-    options = {key for key, _ in arguments}
-    help_text = subprocess.run([sys.executable, "-m", "check_entra_noninteractive", "signins",
-                                "--help"], capture_output=True, text=True, cwd=ROOT,
-                               env=dict(os.environ, PYTHONPATH=str(ROOT))).stdout
-    # argparse may wrap a help line after a hyphen: "--proxy-" / "password-file".
-    help_text = re.sub(r"-\n\s+", "-", help_text)
-    offered = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", help_text))
-    # Every option of the plugins is offered, except the secret on argv and the
-    # terminal-only ones.
-    assert offered - options == {"--client-secret", "--details", "--help", "--version"}
-    assert options <= offered
+    common = set(command_arguments("template", "entra_common"))
+    own = {"check_entra_threats": set(command_arguments("object", "entra_threats"))}
+    assert own["check_entra_threats"] == set(THREAT_OPTIONS)
+    assert {key for key, _ in arguments} == common | own["check_entra_threats"]
+    for script in CHECKS.values():
+        # Each command is "entra_common" plus its own; the others add no argument.
+        name = "entra_" + script[len("check_entra_"):]
+        assert set(command_arguments("object", name)) == own.get(script, set()), name
+        options = common | own.get(script, set())
+        help_text = subprocess.run(
+            [sys.executable, "-m", "check_entra_noninteractive", GROUP_OF_SCRIPT[script],
+             "--help"], capture_output=True, text=True, cwd=ROOT,
+            env=dict(os.environ, PYTHONPATH=str(ROOT))).stdout
+        # argparse may wrap a help line after a hyphen: "--proxy-" / "password-file".
+        help_text = re.sub(r"-\n\s+", "-", help_text)
+        offered = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", help_text))
+        # Every option of the plugin is offered, except the secret on argv and the
+        # terminal-only ones.
+        assert offered - options == {"--client-secret", "--details", "--help", "--version"}, \
+            script
+        assert options <= offered, script
 
 
 def test_links_and_python3_way(icinga2, tmp_path):
@@ -211,6 +289,9 @@ def test_links_and_python3_way(icinga2, tmp_path):
     assert re.search(r'command = \[ "%s", "-m", "check_entra_noninteractive", '
                      r'"failure-entities" \]' % re.escape(sys.executable), command), command
     assert 'PYTHONPATH = "%s"' % ROOT in command
+    threats = object_attributes(icinga2, tmp_path, "CheckCommand", "entra_threats")
+    assert re.search(r'command = \[ "%s", "-m", "check_entra_noninteractive", '
+                     r'"threats" \]' % re.escape(sys.executable), threats), threats
     service = object_attributes(icinga2, tmp_path, "Service",
                                 "entra-fabrikam-gov!entra-conditional-access")
     assert ('action_url = "https://monitoring.example.test/entra-dd/fabrikam.onmicrosoft.us/'
@@ -223,6 +304,16 @@ def test_links_and_python3_way(icinga2, tmp_path):
                                  "entra-contoso!entra-failure-entities")
     assert '"failure_users=20"' in failures          # the host's override
     assert '"failure_ips=2"' in failures              # the template's warning stays
+    # Each service's notes_url leads to a section of the README.
+    readme = (ICINGA_DIR / "README.md").read_text()
+    assert all("\n### %s\n" % script in readme for script in CHECKS.values())
+    threats = object_attributes(icinga2, tmp_path, "Service", "entra-contoso!entra-threats")
+    assert "* entra_spray_users = 5\n" in threats     # the host's override
+    assert '* entra_critical = [ "spray_ips=0" ]' in threats
+    assert ('notes_url = "https://docs.example.test/check_entra_noninteractive/icinga2/'
+            'README.md#check_entra_threats"') in threats
+    assert ('action_url = "https://monitoring.example.test/entra-dd/'
+            '00000000-0000-0000-0000-000000000000/check_entra_threats.html"') in threats
 
 
 def test_distributed_setup_pins_a_tenant_to_one_endpoint(icinga2, tmp_path):
@@ -317,6 +408,11 @@ def daemon_config(base, fake):
   vars.entra_check_interval = 2s
   vars.entra_start = "%s"
   vars.entra_end = "%s"
+  /* check_entra_threats' own options (the plugin's defaults, but a factor of 2.5) */
+  vars.entra_spray_users = 10
+  vars.entra_baseline_days = 7
+  vars.entra_baseline_min = 20
+  vars.entra_baseline_factor = 2.5
 """ % WINDOW
     return standalone_header(extra=plugin_constants() + (
         'const EntraDdUrl = "https://monitoring.example.test/entra-dd"\n')) + """
@@ -456,7 +552,7 @@ def stop_daemon(proc):
     proc.wait(timeout=10)
 
 
-def test_icinga2_daemon_runs_the_five_checks(icinga2, fake_graph, tmp_path):
+def test_icinga2_daemon_runs_every_check(icinga2, fake_graph, tmp_path):
     info, control = fake_graph
     base = tmp_path / "run"
     base.mkdir()
@@ -504,10 +600,10 @@ def test_icinga2_daemon_runs_the_five_checks(icinga2, fake_graph, tmp_path):
                    for argv in commands for part in argv)
 
     # Both the token and the Graph requests went through the proxy (its password came
-    # from the environment), and the five checks of the tenant made one fetch: 3 pages.
+    # from the environment), and the six checks of the tenant made one fetch: 3 pages.
     graph_requests = control.graph_requests()
     assert len(graph_requests) == 3, graph_requests
-    # The Log Analytics host: one query for its five checks, one lookup (settings and the
+    # The Log Analytics host: one query for its six checks, one lookup (settings and the
     # workspace), one token for each API.
     assert len(control.log("loganalytics")) == 1
     assert len(control.log("arm")) == 2
@@ -529,6 +625,19 @@ def test_icinga2_daemon_runs_the_five_checks(icinga2, fake_graph, tmp_path):
     assert ["--successful-signin-dd", "yes"] == file_signins[
         file_signins.index("--successful-signin-dd"):][:2]
     assert "--detailed-diagnosis" not in file_signins and "--verbose" not in file_signins
+    # Only entra_threats has the threats' options; it has the shipped thresholds and the
+    # host's values.
+    assert not set(THREAT_OPTIONS) & set(file_signins)
+    file_threats = by_target[("tenant-file", "entra-threats")]
+    warning, critical = shipped_thresholds("entra-threats")
+    for pair in ([["--critical", t] for t in critical] + [["--warning", t] for t in warning] +
+                 [["--spray-users", "10"], ["--baseline-days", "7"], ["--baseline-min", "20"],
+                  ["--input", str(SAMPLE)]]):
+        assert any(file_threats[i:i + 2] == pair for i in range(len(file_threats))), \
+            (pair, file_threats)
+    # Icinga writes the number 2.5 as "2.500000", which the plugin reads as 2.5.
+    assert float(file_threats[file_threats.index("--baseline-factor") + 1]) == 2.5
+    assert "--window" not in file_threats
     # --input reports the whole file: the command passes no --window (it would be refused).
     assert "--window" not in file_signins
     assert ["--window", "2s"] == by_target[("tenant-graph", "entra-signins")][
@@ -584,12 +693,36 @@ def test_icinga2_daemon_runs_the_five_checks(icinga2, fake_graph, tmp_path):
     assert values_by_host["tenant-graph"] == values_by_host["tenant-file"]
     assert values_by_host["tenant-la"] == values_by_host["tenant-file"]
     assert values_by_host["tenant-file"]["total"] == (2466.0, "")
-    assert values_by_host["tenant-file"]["failed_pct"] == (9.21, "%")
+    file_values = values_by_host["tenant-file"]
+    assert file_values["failed_pct"] == (round(100 * file_values["failed"][0] /
+                                               file_values["total"][0], 2), "%")
     # The shipped thresholds judge the sample's attack hour: not all OK.
     file_states = {service: records[("tenant-file", service)][-1]["STATE"]
                    for service in CHECKS}
     assert file_states["entra-success-entities"] == "OK"
     assert file_states["entra-signins"] == "CRITICAL"  # 20 risky sign-ins > 10
+    # check_entra_threats: all eight counts, each judged by the shipped thresholds
+    # (critical: a spray IP; warning: any of the rest); no thresholds on the fake's hosts.
+    threats = records[("tenant-file", "entra-threats")][-1]
+    perf = parse_perfdata(threats["PERF"])
+    assert set(perf) == THREAT_LABELS, perf
+    assert all(uom == "" and value >= 0 and value == int(value)
+               for value, uom in perf.values()), perf
+    assert threats["STATE"] == expected_state(perf, *shipped_thresholds("entra-threats"))
+    # value;warn;crit;min: the shipped thresholds' bounds, min 0.
+    raw = dict(item.split("=", 1) for item in threats["PERF"].split())
+    warning, critical = shipped_thresholds("entra-threats")
+    for label, fields in raw.items():
+        fields = (fields.split(";") + [""] * 4)[:4]
+        assert fields[3] == "0", (label, fields)
+        assert fields[1:3] == ["0" if "%s=0" % label in warning else "",
+                               "0" if "%s=0" % label in critical else ""], (label, fields)
+    assert re.match(r"ENTRA THREATS %s - " % threats["STATE"], threats["OUT"]), threats["OUT"]
+    # The sample's planted password spray (tests/sample.py, scenario 1) is critical.
+    assert perf["spray_ips"][0] >= 1 and threats["STATE"] == "CRITICAL", threats
+    for host in ("tenant-graph", "tenant-la"):
+        assert set(parse_perfdata(records[(host, "entra-threats")][-1]["PERF"])) == \
+            THREAT_LABELS
 
 
 # ---------------------------------------------------------------------------
@@ -664,9 +797,25 @@ cfg_file=%(nagios)s/example-hosts.cfg
     proc = subprocess.run([nagios4, "-v", str(main)], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "Checked 15 services." in proc.stdout, proc.stdout
-    assert "Checked 7 commands." in proc.stdout, proc.stdout   # 6 shipped + notify-nothing
+    # 3 example hosts x 6 services; 7 shipped commands (one per check, the host's) and
+    # notify-nothing.
+    assert "Checked %d services." % (3 * len(CHECKS)) in proc.stdout, proc.stdout
+    assert "Checked %d commands." % (len(CHECKS) + 2) in proc.stdout, proc.stdout
     assert "Total Warnings: 0" in proc.stdout, proc.stdout
+
+
+def test_nagios_services_have_the_icinga_thresholds():
+    cfg = (ICINGA_DIR / "nagios" / "templates.cfg").read_text()
+    assert set(re.findall(r"service_description\s+(\S+)", cfg)) == set(CHECKS)
+    for name, script in CHECKS.items():
+        assert nagios_thresholds(name) == shipped_thresholds(name), name
+        block = re.search(r"service_description\s+%s\n(.*?)\n\}" % name, cfg, re.S).group(1)
+        assert re.search(r"check_command\s+%s(!|\n|$)" % script, block), name
+        assert "/%s.html" % script in block and "README.md#%s" % script in block, name
+    commands = (ICINGA_DIR / "nagios" / "commands.cfg").read_text()
+    for script in CHECKS.values():
+        assert "command_name    %s\n" % script in commands
+        assert " $USER10$/%s --tenant-id " % script in commands
 
 
 # ---------------------------------------------------------------------------
@@ -707,17 +856,28 @@ def test_director_basket_content():
     templates = basket["ServiceTemplate"]
     assert set(basket["ServiceSet"]["entra-tenant"]["services"]) == set(CHECKS)
     # The same starting thresholds as templates.conf.
-    conf = (ICINGA_DIR / "templates.conf").read_text()
     for name in CHECKS:
-        block = re.search(r'template Service "%s" \{(.*?)\n\}' % name, conf, re.S).group(1)
-        for kind in ("warning", "critical"):
-            shipped = re.search(r"vars.entra_%s = (\[.*?\])" % kind, block)
-            expected = json.loads(shipped.group(1)) if shipped else None
+        for kind, expected in zip(("warning", "critical"), shipped_thresholds(name)):
             assert templates[name].get("vars", {}).get("entra_" + kind) == expected, name
+    # entra_threats: the shared arguments and its own; its template offers its fields.
+    threats = basket["Command"]["entra_threats"]
+    assert set(threats["arguments"]) == \
+        set(basket["Command"]["entra_signins"]["arguments"]) | set(THREAT_OPTIONS)
+    assert threats["command"] == "EntraPluginDir + /check_entra_threats"
+    assert {threats["arguments"][o]["value"] for o in THREAT_OPTIONS} == \
+        {"$%s$" % v for v in THREAT_OPTIONS.values()}
+    by_id = {f["originalId"]: f for f in basket["Datafield"].values()}
+    own = {by_id[str(ref["datafield_id"])]["varname"]: by_id[str(ref["datafield_id"])]
+           for ref in templates["entra-threats"]["fields"]}
+    assert set(own) == set(THREAT_OPTIONS.values())
+    # Director's number fields take integers only: the factor (2.5) is a string field.
+    assert own["entra_baseline_factor"]["datatype"].endswith("DataTypeString")
+    assert all(own[v]["datatype"].endswith("DataTypeNumber")
+               for v in ("entra_spray_users", "entra_baseline_days", "entra_baseline_min"))
 
 
-def test_nagios_runs_the_five_checks_with_the_secret_from_resource_cfg(nagios4, fake_graph,
-                                                                     tmp_path):
+def test_nagios_runs_every_check_with_the_secret_from_resource_cfg(nagios4, fake_graph,
+                                                                  tmp_path):
     """A real Nagios 4 runs the shipped commands against the fake Graph: the secret goes
     from $USER11$ (resource.cfg) through the environment, never into a log or result."""
     info, control = fake_graph
@@ -791,6 +951,12 @@ define host {
     for name, script in CHECKS.items():
         _, _, state, text, perf = results[name]
         assert text.startswith("ENTRA ") and " UNKNOWN " not in text, text
+        # The state is what templates.cfg's thresholds make of the perfdata.
+        if name == "entra-threats":
+            assert set(parse_perfdata(perf)) == THREAT_LABELS, perf
+            assert text.startswith("ENTRA THREATS "), text
+        assert int(state) == STATE_IDS[expected_state(parse_perfdata(perf),
+                                                      *nagios_thresholds(name))], (name, text)
         direct = subprocess.run(
             [*(["%s/%s" % (scripts, script)] if scripts else
                [sys.executable, "-m", "check_entra_noninteractive", GROUP_OF_SCRIPT[script]]),
@@ -801,7 +967,7 @@ define host {
         offline.update(parse_perfdata(plugin_perfdata(direct.stdout)))
         assert parse_perfdata(perf) == {k: v for k, v in offline.items()
                                         if k in parse_perfdata(perf)}, name
-    # The fake only answers with the right secret; the token came once for all five.
+    # The fake only answers with the right secret; the token came once for all six.
     assert len(control.log("token")) == 1
     for path in work.iterdir():
         if path.is_file() and path.name != "resource.cfg":
