@@ -91,7 +91,8 @@ def main():
     store.add_page([], ["nonInteractiveUser"], DAY, DAY + timedelta(days=1),
                    DAY + timedelta(days=1))
     started = time.perf_counter()
-    store.count_hours(DAY + timedelta(days=1), timedelta(0), args.days)
+    store.count_hours(DAY + timedelta(days=1), timedelta(0),
+                      {"nonInteractiveUser": ["nonInteractiveUser"]}, args.days)
     seconds = time.perf_counter() - started
     (counts,), = store.query("SELECT COUNT(*) FROM baseline_counts")
     store.close()

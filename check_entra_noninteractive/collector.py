@@ -109,9 +109,14 @@ class OnlineSource:
         """Learn what the source needs to know before the window is chosen (e.g. how far
         back it reaches); may raise CheckError."""
 
+    def coverage_by_type(self, window):
+        """Event type -> the coverage keys that make it complete, one per part fetched on
+        its own."""
+        return {event_type: [event_type] for event_type in window.event_types}
+
     def coverage_keys(self, window):
-        """The coverage the window needs, one key per part fetched on its own."""
-        return list(window.event_types)
+        """The coverage the window needs."""
+        return [key for keys in self.coverage_by_type(window).values() for key in keys]
 
     def fill(self, store, window, delay, keys):
         """Fetch what the store lacks of the window, or raise CheckError."""
@@ -181,7 +186,8 @@ def _filled_store(path, window, options, source, now, notes):
         try:
             _fill(store, window, options, source, keys, now)
             if options.baseline_days:
-                store.count_hours(window.start, options.delay, options.baseline_days)
+                store.count_hours(window.start, options.delay,
+                                  source.coverage_by_type(window), options.baseline_days)
             store.snapshot()
             return store, store.gaps(window, options.delay, keys)
         except sqlite3.DatabaseError as exc:
@@ -216,7 +222,8 @@ def _fill(store, window, options, source, keys, now):
             # Retention never removes what this check is about to report, nor an hour
             # that the baselines have not counted yet.
             cut = min(now - options.retention, window.start)
-            store.count_hours(min(cut + timedelta(hours=1), window.start), options.delay)
+            store.count_hours(min(cut + timedelta(hours=1), window.start), options.delay,
+                              source.coverage_by_type(window))
             store.prune(cut)
     finally:
         fetch.release_lock(lock)

@@ -18,7 +18,6 @@ from nagiosplugin import CheckError
 
 from . import baseline, pacing, statedir, timeutil
 from .normalize import COLUMNS, INTEGER_COLUMNS
-from .window import EVENT_BITS
 
 # Bump when the tables change: an older store is then rebuilt, not misread.
 SCHEMA_VERSION = 5
@@ -226,18 +225,25 @@ class Store:
             missing.extend(_subtract((window.start, window.end), covered))
         return _union(missing)
 
-    def count_hours(self, until, delay, days=None):
+    def count_hours(self, until, delay, keys, days=None):
         """Count the complete hours before ``until`` into the baselines (see ``baseline``),
-        if a threats check asked for them; ``days``: its --baseline-days."""
+        if a threats check asked for them; ``days``: its --baseline-days. ``keys``: event
+        type -> the coverage keys that must all cover an hour (a source's
+        ``coverage_by_type``)."""
         with self.transaction() as db:
             if days:
                 baseline.remember_days(db, days)
             days = baseline.wanted_days(db)
             if days is None:
                 return
-            parts = [part for (part,) in db.execute("SELECT DISTINCT part FROM coverage")]
-            covered = {part: _union(_settled(db, delay, "part = ?", (part,)))
-                       for part in parts if part in EVENT_BITS}
+            covered = {}
+            for event_type, parts in keys.items():
+                spans = None
+                for part in parts:
+                    mine = _union(_settled(db, delay, "part = ?", (part,)))
+                    spans = mine if spans is None else _intersect(spans, mine)
+                if spans:
+                    covered[event_type] = spans
             baseline.roll_up(db, covered, until)
             baseline.forget(db, days)
 
@@ -333,6 +339,17 @@ def _union(intervals):
         else:
             merged.append((start, end))
     return merged
+
+
+def _intersect(first, second):
+    """The spans that two sorted, disjoint lists of spans have in common."""
+    common = []
+    for a_start, a_end in first:
+        for b_start, b_end in second:
+            start, end = max(a_start, b_start), min(a_end, b_end)
+            if start < end:
+                common.append((start, end))
+    return _union(common)
 
 
 def _subtract(span, covered):

@@ -17,6 +17,7 @@ from check_entra_noninteractive.window import Window
 
 UNUSUAL = ("unusual_users", "unusual_ips", "unusual_apps")
 START = "2026-11-17T00:00:00Z"  # the history of most cases starts here: 3 full days
+NI = {"nonInteractiveUser": ["nonInteractiveUser"]}  # event type -> its coverage keys
 
 
 def at(day, hour, minute=0, second=0):
@@ -160,7 +161,7 @@ def test_counts_outlive_the_rows(tmp_path):
     rows = [_row("a%d-%d" % (day, i), at(day, 8, i)) for day in (17, 18, 19)
             for i in range(12)]
     store = _store(tmp_path, rows)
-    store.count_hours(_time(WINDOW[0]), timedelta(0), 7)
+    store.count_hours(_time(WINDOW[0]), timedelta(0), NI, 7)
     store.prune(_time(WINDOW[0]))
     assert store.query("SELECT COUNT(*) FROM signins") == [(0,)]
     history = _expected(store)
@@ -172,10 +173,10 @@ def test_counts_outlive_the_rows(tmp_path):
 def test_an_hour_is_counted_once(tmp_path):
     store = _store(tmp_path, [_row("a%d" % i, at(19, 8, i)) for i in range(6)],
                    covered=(at(19, 0), at(20, 8)))
-    store.count_hours(_time(WINDOW[0]), timedelta(0), 7)
-    store.count_hours(_time(WINDOW[0]), timedelta(0), 7)
+    store.count_hours(_time(WINDOW[0]), timedelta(0), NI, 7)
+    store.count_hours(_time(WINDOW[0]), timedelta(0), NI, 7)
     store.add([_row("late", at(19, 8, 30))])  # arrives after its hour was counted
-    store.count_hours(_time(WINDOW[0]), timedelta(0), 7)
+    store.count_hours(_time(WINDOW[0]), timedelta(0), NI, 7)
     assert _expected(store).expected("users", "alice") == 6.0
 
 
@@ -183,7 +184,7 @@ def test_an_incomplete_hour_is_not_counted_and_its_day_not_compared(tmp_path):
     rows = [_row("a%d-%d" % (day, i), at(day, 8, i)) for day in (18, 19) for i in range(5)]
     # Coverage from 08:30 on the 18th: its 08:00 hour is incomplete.
     store = _store(tmp_path, rows, covered=(at(18, 8, 30), at(20, 8)))
-    store.count_hours(_time(WINDOW[0]), timedelta(0), 7)
+    store.count_hours(_time(WINDOW[0]), timedelta(0), NI, 7)
     history = _expected(store)
     assert len(history.spans) == 1  # the 19th only
     assert history.expected("users", "alice") == 5.0
@@ -192,7 +193,7 @@ def test_an_incomplete_hour_is_not_counted_and_its_day_not_compared(tmp_path):
 def test_the_settling_delay_keeps_the_newest_hour_open(tmp_path):
     rows = [_row("a%d" % i, at(19, 8, i)) for i in range(5)]
     store = _store(tmp_path, rows, covered=(at(19, 0), at(19, 9)), fetched=_time(at(19, 9)))
-    store.count_hours(_time(WINDOW[0]), timedelta(minutes=10), 7)
+    store.count_hours(_time(WINDOW[0]), timedelta(minutes=10), NI, 7)
     # fetched at 09:00 with a 10-minute delay: complete up to 08:50 only
     assert store.query("SELECT hour FROM baseline_hours") == [
         (h,) for h in range(baseline.hour_of(_time(at(19, 0))),
@@ -201,14 +202,14 @@ def test_the_settling_delay_keeps_the_newest_hour_open(tmp_path):
 
 def test_no_threats_check_no_counts(tmp_path):
     store = _store(tmp_path, [_row("a", at(19, 8))])
-    store.count_hours(_time(WINDOW[0]), timedelta(0))
+    store.count_hours(_time(WINDOW[0]), timedelta(0), NI)
     assert store.query("SELECT COUNT(*) FROM baseline_hours") == [(0,)]
 
 
 def test_counts_older_than_the_baseline_days_are_dropped(tmp_path):
     rows = [_row("a%d" % day, at(day, 8)) for day in range(1, 20)]
     store = _store(tmp_path, rows, covered=(at(1, 0), at(20, 8)))
-    store.count_hours(_time(WINDOW[0]), timedelta(0), 3)
+    store.count_hours(_time(WINDOW[0]), timedelta(0), NI, 3)
     hours = [h for (h,) in store.query("SELECT DISTINCT hour FROM baseline_counts "
                                        "ORDER BY hour")]
     newest = baseline.hour_of(_time(at(20, 7)))
@@ -217,8 +218,8 @@ def test_counts_older_than_the_baseline_days_are_dropped(tmp_path):
 
 def test_the_longest_baseline_asked_for_is_kept(tmp_path):
     store = _store(tmp_path, [_row("a", at(19, 8))])
-    store.count_hours(_time(WINDOW[0]), timedelta(0), 14)
-    store.count_hours(_time(WINDOW[0]), timedelta(0), 7)
+    store.count_hours(_time(WINDOW[0]), timedelta(0), NI, 14)
+    store.count_hours(_time(WINDOW[0]), timedelta(0), NI, 7)
     with store.transaction() as db:
         assert baseline.wanted_days(db) == 14
 
@@ -258,3 +259,45 @@ def test_graph_runs_learn_the_baseline_and_keep_it_past_retention(run, monkeypat
         assert _expected(store).expected("users", "alice") == 10.0
     finally:
         store.close()
+
+
+def test_log_analytics_runs_learn_from_every_workspace(run, monkeypatch, tmp_path):
+    """Two workspaces: an hour is counted when both covered it, and the sign-ins of
+    both count."""
+    from test_graph import use_fake
+    from test_loganalytics import WS_A, WS_B, la_args, serve
+
+    records = (hourly("alice", 19, 8, 10) + hourly("alice", 20, 8, 45)
+               + hourly("bob", 20, 8, 30))
+    ids = [r["id"] for r in records]
+    state = tmp_path / "state"
+    # Alice's 19th in both halves: the first workspace has her first 6, the second the rest.
+    with serve(records, [dict(WS_A, records=ids[:6] + ids[10:]),
+                         dict(WS_B, records=ids[6:])]) as fake:
+        use_fake(monkeypatch, fake)
+
+        def threats(day):
+            result = run("threats", *la_args(fake, state, "--start", at(day, 8),
+                                             "--end", at(day, 9)))
+            assert result.code == 0, result.out
+            return result
+
+        threats(19)
+        second = threats(20)
+    assert [second.value(label) for label in UNUSUAL] == [1, 1, 1], second.out
+    store = Store(str(next(state.glob("*/*.sqlite"))))
+    try:
+        assert _expected(store).expected("users", "alice") == 10.0
+    finally:
+        store.close()
+
+
+def test_an_hour_is_complete_only_when_every_key_of_its_event_type_covers_it(tmp_path):
+    store = Store(str(tmp_path / "store.sqlite"))
+    rows = [_row("a%d" % i, at(19, hour, i)) for hour in (6, 7) for i in range(4)]
+    store.add_page(rows, ["ni@A"], _time(at(19, 6)), _time(at(19, 8)), _time(at(19, 8)))
+    store.add_page([], ["ni@B"], _time(at(19, 7)), _time(at(19, 9)), _time(at(19, 9)))
+    store.count_hours(_time(WINDOW[0]), timedelta(0),
+                      {"nonInteractiveUser": ["ni@A", "ni@B"]}, 7)
+    assert store.query("SELECT hour FROM baseline_hours") == [
+        (baseline.hour_of(_time(at(19, 7))),)]

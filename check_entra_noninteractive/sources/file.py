@@ -304,7 +304,8 @@ def _count_history(store, window, days):
     if first is not None and timeutil.from_store(first) < window.start:
         store.add_page([], window.event_types, timeutil.from_store(first), window.start,
                        window.start)
-    store.count_hours(window.start, timedelta(0), days)
+    store.count_hours(window.start, timedelta(0),
+                      {event_type: [event_type] for event_type in window.event_types}, days)
 
 
 def collect(args, run):

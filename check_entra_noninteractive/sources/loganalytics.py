@@ -267,9 +267,9 @@ class LogAnalyticsCollector(collector.OnlineSource):
         if found.retention_days:
             self.keeps = timedelta(days=found.retention_days)
 
-    def coverage_keys(self, window):
-        return [_key(t, w) for w in self._found for t in window.event_types
-                if t in w.event_types]
+    def coverage_by_type(self, window):
+        return {t: [_key(t, w) for w in self._found if t in w.event_types]
+                for t in window.event_types}
 
     def has_table(self, workspace, event_type):
         """Whether the workspace has the table of ``event_type`` (for the lookup without
