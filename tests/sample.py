@@ -2,10 +2,11 @@
 
 The records have the shape of Microsoft Graph **beta** ``signIn`` resources
 (``GET /beta/auditLogs/signIns``).  Everything comes from
-``random.Random(seed)``; neither the global random generator nor the clock is
+``random.Random(seed)`` (scenarios 8-11: ``random.Random("threats/<seed>")``);
+neither the global random generator nor the clock is
 used, so the same arguments give byte-identical output (checked on Python
 3.9-3.13).  Records are yielded newest first, as Graph returns them, one at a
-time: memory stays flat (only the 309 scenario records are pre-computed), so
+time: memory stays flat (only the 336 scenario records are pre-computed), so
 ``count=200000`` is fine.
 
 The fictional tenant (users and their ids, IPs and locations, apps, policies)
@@ -22,7 +23,7 @@ brackets are those of the defaults (start 2026-11-20T08:00:00Z, 60 minutes).
 "Run" below means consecutive attempts of one entity ordered by
 (createdDateTime, id), as the "No of Attempts" rule counts them.
 
-Background (count - 309 records)
+Background (count - 336 records)
     60 users ``USERS`` (first.last@contoso.example, e.g. adele.vance, alex.wilber,
     ... laila.ahmadi), 11 Microsoft apps with their real appIds
     (``BACKGROUND_APPS``: Microsoft Office, Microsoft Outlook, Microsoft Teams,
@@ -41,7 +42,8 @@ Background (count - 309 records)
     christie.cline and debra.berger never fail in the background and have no
     background sign-in inside their scenario window.
 
-1. Password spray, window [0.10, 0.20) (08:06-08:12), 120 records
+1. Password spray, window [0.10, 0.20) (08:06-08:12), 120 records.  This is
+   the spray of issue 12 (the threats check's ``spray_ips``: 40 users >= 10).
     ipAddress ``198.51.100.7``, location Moscow / Moscow / RU, userAgent
     "BAV2ROPC", authenticationProtocol "ropc", app and resource "Office 365
     Exchange Online".  3 passes over the 40 users ``SPRAY_TARGETS`` (the first
@@ -65,7 +67,8 @@ Background (count - 309 records)
     "Windows Azure Service Management API", clientAppUsed "Mobile Apps and
     Desktop clients", protocol "ropc", userAgent "python-requests/2.31.0".
     In time order 25 x 50126 then 5 x 50053 (locked): runs of exactly 30
-    for the IP, the location, the app and the user.
+    for the IP, the location, the app and the user.  Many credential
+    failures but ONE user: not a spray (see also scenario 11).
 
 3. Legacy protocols, window [0.30, 0.60) (08:18-08:36), 76 successes, app and
    resource "Office 365 Exchange Online", protocol "ropc", CA notApplied:
@@ -124,6 +127,96 @@ Background (count - 309 records)
     c) lidia.holloway@contoso.example from 198.51.100.77, location
        ``Val-d'Or`` / Quebec (with accent) / CA, userAgent ending in
        ``<img src=x onerror=alert(1)>``, success.
+
+Threat scenarios of issue 12 (8-11).  All nonInteractiveUser, all from
+users that scenarios 1-7 do not name (chloe.martin, david.cohen,
+william.chen, xavier.moreau, yusuf.demir and the 10 of scenario 11: the
+last 15 of USERS), from IPs above .199 (outside the background users' IP
+pool) that appear nowhere else, in the order given below.  Their times
+(spread with jitter in their windows) and correlation ids come from a
+generator of their own, ``random.Random("threats/<seed>")``, so scenarios
+1-7 keep their times; the background has 27 records fewer.
+
+8. Device-code phishing, window [0.01, 0.09) (08:00:36-08:05:24), 5 records
+   from ``198.51.100.230`` (Frankfurt am Main / Hessen / DE: a VPS in the
+   victims' own country, so no second country), app "Microsoft
+   Authentication Broker", clientAppUsed "Mobile Apps and Desktop clients",
+   authenticationProtocol "deviceCode", incomingTokenType "none", userAgent
+   "python-requests/2.32.3", CA notApplied, in time order:
+    david.cohen@contoso.example   1 x 50199 (user confirmation required: he
+        did not confirm), Microsoft Graph: a FAILED device-code sign-in,
+        which is no device-code user
+    chloe.martin@contoso.example  4 successes, multiFactorAuthentication
+        (she entered the code and did MFA), resources Microsoft Graph,
+        Device Registration Service, Windows Azure Active Directory,
+        Microsoft Graph
+   The IP's runs: 1 failure, then 4 successes.
+
+9. ROPC through a modern client, window [0.20, 0.25) (08:12-08:15),
+   4 successes of ``william.chen@contoso.example`` (an admin) from the build
+   agent ``203.0.113.230`` (his home, Seattle / Washington / US), app
+   "Microsoft Azure CLI" (``az login -u -p``), resources Windows Azure
+   Service Management API x3 and Microsoft Graph x1, clientAppUsed "Mobile
+   Apps and Desktop clients" (NOT a legacy client), protocol "ropc",
+   singleFactorAuthentication, CA notApplied (policy "Require MFA for Azure
+   management" notApplied), userAgent "python/3.12.7 (Linux-...) azure-cli/2.67.0".
+
+10. Refresh token replayed from a second country, window [0.86, 0.95)
+    (08:51:36-08:57), 8 successes, in time order:
+     xavier.moreau  home (his IP, Redmond / US)  Microsoft Graph
+     xavier.moreau  192.0.2.230 (Bucharest / Bucuresti / RO)  Office 365 Exchange Online
+     yusuf.demir    his IPv4, Munich / DE, Microsoft Teams
+     xavier.moreau  192.0.2.230  Microsoft Graph
+     xavier.moreau  home  Office 365 Exchange Online
+     yusuf.demir    his IPv6, location all empty (Entra could not place
+                    it; ``{}`` in the compact shape), Microsoft Teams
+     xavier.moreau  192.0.2.230  Office 365 SharePoint Online
+     xavier.moreau  192.0.2.230  Microsoft Graph
+    xavier.moreau@contoso.example: app "Microsoft Office", incomingTokenType
+    "refreshToken", multiFactorAuthentication (the stolen token carries the
+    MFA claim), userAgent that of Word on Windows, risk none (Identity
+    Protection did not flag it), CA notApplied: 2 from home and 4 replays
+    from RO, a second country (runs of 4 for the IP and the location).
+    yusuf.demir@contoso.example: 2 successes of Microsoft Teams, CA success;
+    the empty country is NO second country (edge case).
+
+11. Slow password spray below ``--spray-users``, window [0.86, 0.95)
+    (08:51:36-08:57), 10 failures from ``198.51.100.240`` (Istanbul /
+    Istanbul / TR), one attempt per user, app "Microsoft Office", resource
+    Microsoft Graph, clientAppUsed "Mobile Apps and Desktop clients", protocol
+    "ropc", a Chrome userAgent, in this order (``SLOW_SPRAY``):
+    zoe.fischer 50126, anna.kowalski 50126, ben.murphy 50126, eva.novak
+    50126, kevin.brennan 50076, felix.wagner 50126, hannah.price 50126,
+    laila.ahmadi 50055, ivan.horvat 50126, julia.weber 50126
+    (@contoso.example).  10 users failed, but only 9 with a credential error
+    (50076 means the password was right and MFA was asked): NOT a spray
+    with the default 10 (edge case: one below).  The IP and the location
+    fail in runs of 10 (a failure_ips and failure_locations entity at
+    --attempts 5); users, app, resource and client app do not.
+
+What the threats check counts over the whole default sample (start
+2026-11-20T08:00:00Z, 60 minutes, seed 42, count 2500, event type
+nonInteractiveUser, --spray-users 10), also in ``SCENARIOS["threats"]``:
+    spray_ips 1             198.51.100.7 (40 users; 198.51.100.240 has 9,
+                            203.0.113.66 1, 192.0.2.66 1, each background IP
+                            with a 50126 1)
+    device_code_users 1     chloe.martin (david.cohen failed)
+    ropc_users 6            lee.gu, nestor.wilke, joni.sherman, scan.floor3,
+                            grady.archie (legacy, scenario 3) and
+                            william.chen (scenario 9); the ropc of scenarios 1,
+                            2 and 5 and of scenario 11 failed
+    legacy_success_users 5  lee.gu, nestor.wilke, joni.sherman, scan.floor3,
+                            grady.archie (christie.cline and debra.berger
+                            failed, scenario 5)
+    multi_country_users 6   megan.bowen (GB, NL), alex.wilber (US, BR),
+                            diego.siciliani (US, SG), pradeep.gupta (US, NG),
+                            lidia.holloway (US, CA: scenario 7c), xavier.moreau
+                            (US, RO); not yusuf.demir (DE and empty) nor
+                            chloe.martin (DE twice)
+    unusual_users/ips/apps 0 (one hour is no history: "learning")
+The users of scenarios 4 and 7c count with their home sign-ins of the
+background, as every user of the default sample has some; the others
+count by their scenario records alone.
 
 Scenario times are spread evenly (with jitter) inside their windows; with
 ``minutes`` >= 30 every brute-force attempt has its own second, so its
@@ -301,6 +394,11 @@ LOCATIONS = {
     "lagos": ("Lagos", "Lagos", "NG", 6.5244, 3.3792),
     "dublin": ("Dublin", "Dublin", "IE", 53.3498, -6.2603),
     "valdor": ("Val-d'Or", "Qu\u00e9bec", "CA", 48.0975, -77.7828),
+    "frankfurt": ("Frankfurt am Main", "Hessen", "DE", 50.1109, 8.6821),
+    "bucharest": ("Bucharest", "Bucuresti", "RO", 44.4268, 26.1025),
+    "istanbul": ("Istanbul", "Istanbul", "TR", 41.0082, 28.9784),
+    # an address Entra could not place: every field empty
+    "unknown": ("", "", "", None, None),
 }
 
 _NAMES = (
@@ -334,8 +432,15 @@ HOSTILE_CITY_IP = "198.51.100.77"
 SCANNER_IP = "198.51.100.33"
 # personal (non-compliant) phones on a mobile network, CA scenario
 CA_PHONE_IPS = {"henrietta.mueller": "198.51.100.212", "johanna.lorenz": "2001:db8:77:1::42"}
+# threat scenarios 8-11 (issue 12). Above .199, outside the pool of the background users'
+# IPs (192.0.2.10-199 ...), so reserving them left every user's IPs as they were.
+DEVICE_CODE_IP = "198.51.100.230"
+ROPC_IP = "203.0.113.230"
+REPLAY_IP = "192.0.2.230"
+SLOW_SPRAY_IP = "198.51.100.240"
 _RESERVED_IPS = {SPRAY_IP, BRUTE_IP, BILLING_IP, HR_IP, HOSTILE_GUEST_IP,
-                 HOSTILE_CITY_IP, SCANNER_IP}
+                 HOSTILE_CITY_IP, SCANNER_IP, DEVICE_CODE_IP, ROPC_IP, REPLAY_IP,
+                 SLOW_SPRAY_IP}
 _RESERVED_IPS |= set(CA_PHONE_IPS.values()) | {ip for ip, _ in RISKY_IPS.values()}
 
 
@@ -401,6 +506,7 @@ REPORTS_APP_ID = _stable_uuid("app", "Contoso Reports")
 REASONS = {
     50053: "The account is locked, you've tried to sign in too many times with an "
            "incorrect user ID or password.",
+    50055: "The password is expired.",
     50058: "Session information is not sufficient for single-sign-on.",
     50076: "Due to a configuration change made by your administrator, or because you "
            "moved to a new location, you must use multi-factor authentication to access "
@@ -408,6 +514,8 @@ REASONS = {
     50126: "Error validating credentials due to invalid username or password.",
     50140: "This error occurred due to 'Keep me signed in' interrupt when the user was "
            "signing in.",
+    50199: "For security reasons, user confirmation is required for this request. Please "
+           "repeat the request allowing user interaction.",
     53003: "Access has been blocked by Conditional Access policies. The access policy "
            "does not allow token issuance.",
     70044: "The session has expired or is invalid due to sign-in frequency checks by "
@@ -439,12 +547,37 @@ WINDOWS = {
     "sp_failing": (0.50, 0.95),
     "sp_healthy": (0.00, 1.00),
     "hostile": (0.96, 0.99),
+    "device_code": (0.01, 0.09),
+    "ropc": (0.20, 0.25),
+    "token_replay": (0.86, 0.95),
+    "slow_spray": (0.86, 0.95),
 }
 LEGACY_USERS = (("lee.gu", "Exchange ActiveSync", 24),
                 ("nestor.wilke", "Exchange ActiveSync", 18),
                 ("joni.sherman", "IMAP4", 14),
                 ("scan.floor3", "Authenticated SMTP", 12),
                 ("grady.archie", "POP3", 8))
+
+# Threat scenarios of issue 12 (8-11): users none of scenarios 1-7 names
+DEVICE_CODE_VICTIM = "chloe.martin"
+DEVICE_CODE_DECLINED = "david.cohen"
+ROPC_USER = "william.chen"
+REPLAY_USER = "xavier.moreau"
+NO_COUNTRY_USER = "yusuf.demir"
+# in the order of their attempts; (user, errorCode): 9 users with credential errors and
+# one whose password was right but who was asked for MFA (50076, no credential error)
+SLOW_SPRAY = (("zoe.fischer", 50126), ("anna.kowalski", 50126), ("ben.murphy", 50126),
+              ("eva.novak", 50126), ("kevin.brennan", 50076), ("felix.wagner", 50126),
+              ("hannah.price", 50126), ("laila.ahmadi", 50055), ("ivan.horvat", 50126),
+              ("julia.weber", 50126))
+# errorCodes of a wrong or unusable credential (the threats check's spray rule)
+CREDENTIAL_ERRORS = (50034, 50053, 50055, 50056, 50057, 50126)
+SPRAY_USERS = 10  # default --spray-users
+
+
+def _upn(key):
+    return key + "@" + DOMAIN
+
 
 SCENARIOS = {
     "spray": {"ip": SPRAY_IP, "location": ("Moscow", "Moscow", "RU"),
@@ -478,6 +611,43 @@ SCENARIOS = {
                           "healthy": {"name": HR_NAME, "sp_id": HR_SP_ID, "ip": HR_IP,
                                       "successes": 12}},
     "hostile": {"records": 3, "window": WINDOWS["hostile"]},
+    "device_code": {"ip": DEVICE_CODE_IP,
+                    "location": ("Frankfurt am Main", "Hessen", "DE"),
+                    "upn": _upn(DEVICE_CODE_VICTIM), "successes": 4,
+                    "app": "Microsoft Authentication Broker", "protocol": "deviceCode",
+                    "declined": {"upn": _upn(DEVICE_CODE_DECLINED), "error_code": 50199},
+                    "records": 5, "window": WINDOWS["device_code"]},
+    "ropc": {"ip": ROPC_IP, "upn": _upn(ROPC_USER), "successes": 4,
+             "app": APP_AZCLI[0], "client_app": MODERN_DESKTOP, "protocol": "ropc",
+             "window": WINDOWS["ropc"]},
+    "token_replay": {"ip": REPLAY_IP, "location": ("Bucharest", "Bucuresti", "RO"),
+                     "upn": _upn(REPLAY_USER), "home_successes": 2, "replays": 4,
+                     "token": "refreshToken",
+                     "no_country": {"upn": _upn(NO_COUNTRY_USER), "home_successes": 1,
+                                    "unplaced_successes": 1},
+                     "records": 8, "window": WINDOWS["token_replay"]},
+    "slow_spray": {"ip": SLOW_SPRAY_IP, "location": ("Istanbul", "Istanbul", "TR"),
+                   "users": {_upn(k): code for k, code in SLOW_SPRAY},
+                   "attempts": len(SLOW_SPRAY),
+                   "credential_users": sum(1 for _, c in SLOW_SPRAY
+                                           if c in CREDENTIAL_ERRORS),
+                   "window": WINDOWS["slow_spray"]},
+}
+
+# What the threats check (check_entra_threats) reports over the whole default sample
+# (start 2026-11-20T08:00:00Z, 60 minutes, seed 42, count 2500, event type
+# nonInteractiveUser, --spray-users 10): the entities of each of its five counts that need
+# no history (IPs, or users by UPN). See the module docstring.
+SCENARIOS["threats"] = {
+    "spray_users": SPRAY_USERS,
+    "credential_errors": CREDENTIAL_ERRORS,
+    "spray_ips": (SPRAY_IP,),
+    "device_code_users": (_upn(DEVICE_CODE_VICTIM),),
+    "ropc_users": tuple(sorted([_upn(k) for k, _, _ in LEGACY_USERS]
+                               + [_upn(ROPC_USER)])),
+    "legacy_success_users": tuple(sorted(_upn(k) for k, _, _ in LEGACY_USERS)),
+    "multi_country_users": tuple(sorted(
+        [_upn(k) for k in RISKY_IPS] + [_upn("lidia.holloway"), _upn(REPLAY_USER)])),
 }
 
 
@@ -687,6 +857,77 @@ def _scenario_records(rng, start, span):
     return out
 
 
+def _threat_records(rng, start, span):
+    """The threat scenarios 8-11 (issue 12) as (epoch, dict), unsorted.
+
+    They draw from their own ``rng``, so that adding them left the times of scenarios 1-7
+    and the background's choices as they were."""
+    out = []
+    cid = lambda: _random_uuid(rng)  # noqa: E731
+    office, broker = BACKGROUND_APPS[0], BACKGROUND_APPS[7]
+    not_applied = _applied((POL_COMPLIANT, "notApplied"), (POL_RISK, "notEnabled"))
+
+    # 8. device-code phishing: the attacker redeems the codes of two users it phished;
+    # david.cohen declined the confirmation, chloe.martin signed in (with MFA)
+    plan = ([(DEVICE_CODE_DECLINED, 50199, GRAPH)]
+            + [(DEVICE_CODE_VICTIM, 0, res) for res in (GRAPH, DRS, AAD, GRAPH)])
+    for t, (key, code, resource) in zip(
+            _spread(rng, start, span, WINDOWS["device_code"], len(plan)), plan):
+        out.append((t, _record(
+            cid(), _who(_BY_KEY[key]), (broker[1], broker[2]), resource, DEVICE_CODE_IP,
+            MODERN_DESKTOP, code, "frankfurt",
+            "multiFactorAuthentication" if code == 0 else "singleFactorAuthentication",
+            policies=not_applied, protocol="deviceCode", token="none",
+            agent="python-requests/2.32.3")))
+
+    # 9. ROPC through a modern client: a build agent runs `az login -u ... -p ...`
+    william = _BY_KEY[ROPC_USER]
+    for t, resource in zip(_spread(rng, start, span, WINDOWS["ropc"], 4),
+                           (ARM, ARM, GRAPH, ARM)):
+        out.append((t, _record(
+            cid(), _who(william), APP_AZCLI, resource, ROPC_IP, MODERN_DESKTOP, 0,
+            william["location"], policies=_applied((POL_ADMIN_MFA, "notApplied")),
+            protocol="ropc", token="none",
+            agent="python/3.12.7 (Linux-6.8.0-1017-azure-x86_64-with-glibc2.39) "
+                  "azure-cli/2.67.0")))
+
+    # 10. a refresh token of xavier.moreau replayed from a VPS in another country, while
+    # he works from home; yusuf.demir: one sign-in that Entra could not place (empty
+    # location), which is no second country
+    xavier, yusuf = _BY_KEY[REPLAY_USER], _BY_KEY[NO_COUNTRY_USER]
+    office_app = (office[1], office[2])
+    teams = BACKGROUND_APPS[2]
+    plan = (("home", GRAPH), ("replay", EXO), ("yusuf", yusuf["ips"][0]), ("replay", GRAPH),
+            ("home", EXO), ("yusuf", yusuf["ips"][1]), ("replay", SPO), ("replay", GRAPH))
+    for t, (what, arg) in zip(
+            _spread(rng, start, span, WINDOWS["token_replay"], len(plan)), plan):
+        if what == "yusuf":
+            place = yusuf["location"] if arg == yusuf["ips"][0] else "unknown"
+            out.append((t, _record(
+                cid(), _who(yusuf), (teams[1], teams[2]), TEAMS_SVC, arg, MODERN_DESKTOP,
+                0, place, ca="success",
+                policies=_applied((POL_COMPLIANT, "success"), (POL_RISK, "notEnabled")),
+                token="refreshToken", agent=_USER_AGENTS[("teams", "windows")])))
+            continue
+        home = what == "home"
+        out.append((t, _record(
+            cid(), _who(xavier), office_app, arg, xavier["ips"][0] if home else REPLAY_IP,
+            MODERN_DESKTOP, 0, xavier["location"] if home else "bucharest",
+            "multiFactorAuthentication", policies=not_applied, token="refreshToken",
+            agent=_USER_AGENTS[("office", "windows")])))
+
+    # 11. a slow password spray that stays below --spray-users: 10 users, but only 9
+    # with a credential error (kevin.brennan's password was right: 50076, MFA required)
+    for t, (key, code) in zip(
+            _spread(rng, start, span, WINDOWS["slow_spray"], len(SLOW_SPRAY)), SLOW_SPRAY):
+        out.append((t, _record(
+            cid(), _who(_BY_KEY[key]), (office[1], office[2]), GRAPH, SLOW_SPRAY_IP,
+            MODERN_DESKTOP, code, "istanbul", policies=not_applied, protocol="ropc",
+            agent="Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+                  "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")))
+    return out
+
+
 def _background(rng, start, span, n):
     """n background records as (epoch, dict), newest first."""
     users = USERS
@@ -784,7 +1025,9 @@ def scenario_count():
             + SCENARIOS["service_principal"]["successes"]
             + SCENARIOS["service_principal"]["failures"]
             + SCENARIOS["service_principal"]["healthy"]["successes"]
-            + SCENARIOS["hostile"]["records"])
+            + SCENARIOS["hostile"]["records"]
+            + SCENARIOS["device_code"]["records"] + SCENARIOS["ropc"]["successes"]
+            + SCENARIOS["token_replay"]["records"] + SCENARIOS["slow_spray"]["attempts"])
 
 
 def generate(count=3000, start="2026-11-20T08:00:00Z", minutes=60, seed=42,
@@ -793,7 +1036,7 @@ def generate(count=3000, start="2026-11-20T08:00:00Z", minutes=60, seed=42,
 
     ``createdDateTime`` lies in ``[start, start + minutes)``.  With
     ``scenarios`` (default) the records of SCENARIOS are mixed in; ``count``
-    must then be at least ``scenario_count()`` (309).  ``compact`` gives the
+    must then be at least ``scenario_count()`` (336).  ``compact`` gives the
     same sign-ins in the smaller shape of the shipped sample (see
     ``compact_record``).  Each yielded dict is new (callers may modify it).
     """
@@ -805,7 +1048,12 @@ def generate(count=3000, start="2026-11-20T08:00:00Z", minutes=60, seed=42,
         raise ValueError("minutes must be > 0")
     start_epoch = int(timeutil.parse_time(start).timestamp())
     rng = random.Random(seed)
-    scen = _scenario_records(rng, start_epoch, span) if scenarios else []
+    scen = []
+    if scenarios:
+        scen = _scenario_records(rng, start_epoch, span)
+        # Scenarios 8-11 draw from their own generator: rng goes on to the background
+        # exactly as before they were added.
+        scen += _threat_records(random.Random("threats/%s" % (seed,)), start_epoch, span)
     if len(scen) > count:
         raise ValueError("count must be >= %d when scenarios are included "
                          "(or pass scenarios=False)" % len(scen))
@@ -842,8 +1090,11 @@ def _merge(seed, scen, background, compact):
 
 # Read by nobody in this package; constant or purely informational.
 _COMPACT_DROP = ("correlationId", "homeTenantId", "resourceTenantId")
-_COMPACT_NONE = ("riskLevelDuringSignIn", "riskState", "authenticationProtocol",
-                 "incomingTokenType", "crossTenantAccessType", "clientCredentialType")
+# Left out when "none". authenticationProtocol and incomingTokenType are not among them:
+# the threats check reads both (columns protocol and incoming_token_type), so the compact
+# shape keeps them whatever their value.
+_COMPACT_NONE = ("riskLevelDuringSignIn", "riskState", "crossTenantAccessType",
+                 "clientCredentialType")
 
 
 def compact_record(rec, keep_agent=True):
@@ -852,11 +1103,13 @@ def compact_record(rec, keep_agent=True):
     Drops: correlationId, homeTenantId, resourceTenantId, geoCoordinates,
     status.additionalDetails (and failureReason "Other." of successes),
     ``isInteractive: false``, ``signInEventTypes: ["nonInteractiveUser"]`` (the
-    default), keys whose value is null, "" or [], the enums risk level/state,
-    protocol, incoming token, cross-tenant and credential type when "none",
-    CA policy entries other than success/failure, and (``keep_agent`` false:
-    background records) the userAgent.  A tolerant reader maps every omitted
-    key back to the same meaning.
+    default), keys whose value is null, "" or [] (also inside ``location``: a
+    location with no field left is left out), the enums risk level/state,
+    cross-tenant and credential type when "none", CA policy entries other than
+    success/failure, and (``keep_agent`` false: background records) the
+    userAgent.  It keeps authenticationProtocol and incomingTokenType, also
+    when "none".  A tolerant reader maps every omitted key back to the same
+    meaning.
     """
     out = {}
     for key, value in rec.items():
@@ -871,7 +1124,10 @@ def compact_record(rec, keep_agent=True):
         if key == "userAgent" and not keep_agent:
             continue
         if key == "location":
-            value = {k: v for k, v in value.items() if k != "geoCoordinates"}
+            value = {k: v for k, v in value.items()
+                     if k != "geoCoordinates" and v is not None and v != ""}
+            if not value:
+                continue
         elif key == "status":
             value = ({"errorCode": 0} if value.get("errorCode") == 0 else
                      {"errorCode": value.get("errorCode"),

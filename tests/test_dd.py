@@ -14,10 +14,11 @@ import pytest
 
 from check_entra_noninteractive import dd_render, errorcodes, measures
 from conftest import SAMPLE, run_script, signin
-from test_reference import reference
+from test_reference import BASELINE_LABELS, reference, threat_reference
 
 SPRAY_IP = "198.51.100.7"
 BRUTE_IP = "203.0.113.66"
+SLOW_SPRAY_IP = "198.51.100.240"
 ADELE = "adele.vance@contoso.example"
 MALLORY = "Mallory | <script>alert(1)</script>"
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -68,12 +69,12 @@ def test_failure_ip_table_is_headed_by_the_spray_ip(sample_dd):
     result, doc = sample_dd("failure-entities")
     assert result.code == 0
     ips = measure(doc, "failure_ips")
-    assert ips["value"] == 4 and ips["state"] == "ok"
+    assert ips["value"] == 5 and ips["state"] == "ok"
     tab = ips["table"]
     assert tab["columns"] == ["IP", "failed attempts", "longest run", "distinct users",
                               "top error codes", "first seen", "last seen"]
-    assert tab["total"] == 4 and tab["truncated"] is False
-    first, second = rows_as_dicts(tab)[:2]
+    assert tab["total"] == 5 and tab["truncated"] is False
+    first, second, third = rows_as_dicts(tab)[:3]
     assert first["IP"] == SPRAY_IP
     assert (first["failed attempts"], first["longest run"], first["distinct users"]) == (
         120, 120, 40)
@@ -82,8 +83,12 @@ def test_failure_ip_table_is_headed_by_the_spray_ip(sample_dd):
     assert first["last seen"].startswith("2026-11-20T08:1")
     assert (second["IP"], second["failed attempts"], second["longest run"]) == (BRUTE_IP, 30, 30)
     assert second["top error codes"] == "50126\u00d725, 50053\u00d75"
-    # The two phones of the CA scenario complete the four: runs of 8.
-    assert sorted(r["IP"] for r in rows_as_dicts(tab)[2:]) == ["198.51.100.212",
+    # The slow spray below --spray-users of the threats check: 10 users, one attempt each.
+    assert (third["IP"], third["failed attempts"], third["longest run"],
+            third["distinct users"]) == (SLOW_SPRAY_IP, 10, 10, 10)
+    assert third["top error codes"] == "50126\u00d78, 50055\u00d71, 50076\u00d71"
+    # The two phones of the CA scenario complete the five: runs of 8.
+    assert sorted(r["IP"] for r in rows_as_dicts(tab)[3:]) == ["198.51.100.212",
                                                                "2001:db8:77:1::42"]
 
 
@@ -96,7 +101,8 @@ def test_failure_entity_tables(sample_dd):
     assert users[0]["failed attempts"] == users[0]["longest run"] == 30
     locations = rows_as_dicts(measure(doc, "failure_locations")["table"])
     assert [loc["location"] for loc in locations] == ["Moscow, Moscow, RU",
-                                                      "Ashburn, Virginia, US"]
+                                                      "Ashburn, Virginia, US",
+                                                      "Istanbul, Istanbul, TR"]
     assert "id" not in measure(doc, "failure_locations")["table"]["columns"]
     apps = rows_as_dicts(measure(doc, "failure_apps")["table"])
     assert apps[1]["application"] == "Microsoft Azure PowerShell"
@@ -131,7 +137,7 @@ def test_failed_signins_newest_first_with_error_code_summary(sample_dd):
     assert tab["columns"] == ["time", "user", "display name", "application", "resource",
                               "IP address", "location", "client app", "error code",
                               "failure reason", "user agent"]
-    assert tab["total"] == 227 and len(tab["rows"]) == 100 and tab["truncated"] is True
+    assert tab["total"] == 238 and len(tab["rows"]) == 100 and tab["truncated"] is True
     rows = rows_as_dicts(tab)
     times = [r["time"] for r in rows]
     assert times == sorted(times, reverse=True) and all(TIME.match(t) for t in times)
@@ -142,13 +148,14 @@ def test_failed_signins_newest_first_with_error_code_summary(sample_dd):
     assert codes["columns"] == ["error code", "failed sign-ins", "distinct users", "kind",
                                 "meaning"]
     summary = rows_as_dicts(codes)
-    assert summary[0] == {"error code": 50126, "failed sign-ins": 152, "distinct users": 45,
+    assert summary[0] == {"error code": 50126, "failed sign-ins": 160, "distinct users": 53,
                           "kind": "failure", "meaning": "invalid username or password"}
     by_code = {r["error code"]: r for r in summary}
-    assert sum(r["failed sign-ins"] for r in summary) == 227
+    assert sum(r["failed sign-ins"] for r in summary) == 238
     assert by_code[53003]["meaning"] == "blocked by Conditional Access"
     assert by_code[50058]["kind"] == by_code[50140]["kind"] == "interrupt"
     assert by_code[50053]["failed sign-ins"] == 5
+    assert by_code[50055]["failed sign-ins"] == by_code[50199]["failed sign-ins"] == 1
     # failed_pct shares the failed table; total has none.
     pct = measure(doc, "failed_pct")
     assert pct["see"] == "failed" and pct["table"] is None and pct["uom"] == "%"
@@ -183,7 +190,7 @@ def test_conditional_access_by_policy_and_by_app(sample_dd):
     assert {s["user"] for s in samples if s["policy"] == "Block legacy authentication"} <= {
         "christie.cline@contoso.example", "debra.berger@contoso.example"}
     assert {s["error code"] for s in samples} == {53003}
-    for label, value in (("ca_not_applied", 1129), ("ca_success", 1313)):
+    for label, value in (("ca_not_applied", 1142), ("ca_success", 1300)):
         item = measure(doc, label)
         assert item["value"] == value
         tab = item["table"]
@@ -214,8 +221,12 @@ def test_auth_methods_grouped_by_user_app_and_client_app(sample_dd):
 
 
 def test_every_document_has_the_documented_shape(sample_dd):
-    # The values the measures must have on the sample, counted the obvious way.
-    expected = reference(json.loads(SAMPLE.read_text()), 5)
+    # The values the measures must have on the sample, counted the obvious way (the
+    # threats check's baseline counts are 0: one hour is no history).
+    records = json.loads(SAMPLE.read_text())
+    expected = reference(records, 5)
+    expected.update({label: len(found) for label, found in threat_reference(records).items()})
+    expected.update(dict.fromkeys(BASELINE_LABELS, 0))
     for group in measures.GROUPS.values():
         result, doc = sample_dd(group.name)
         assert result.code == 0
@@ -273,7 +284,7 @@ def test_success_details_only_on_request(run, tmp_path):
         assert "top error codes" not in tab["columns"]
         assert "successful attempts" in tab["columns"]
     successful = measure(document(tmp_path, "signins"), "successful")["table"]
-    assert successful["total"] == 2239 and len(successful["rows"]) == 100
+    assert successful["total"] == 2228 and len(successful["rows"]) == 100
     assert "error code" not in successful["columns"]
 
 
@@ -300,12 +311,12 @@ def test_limit_cuts_tables_and_says_so(sample_dd):
     assert doc["limit"] == 3
     failed = measure(doc, "failed")
     assert len(failed["table"]["rows"]) == 3
-    assert failed["table"]["truncated"] is True and failed["table"]["total"] == 227
-    assert len(failed["tables"][0]["rows"]) == 3 and failed["tables"][0]["total"] == 8
+    assert failed["table"]["truncated"] is True and failed["table"]["total"] == 238
+    assert len(failed["tables"][0]["rows"]) == 3 and failed["tables"][0]["total"] == 10
     _, doc = sample_dd("failure-entities", "--dd-limit", "3")
     ips = measure(doc, "failure_ips")["table"]
     assert [r[0] for r in ips["rows"]][0] == SPRAY_IP
-    assert (len(ips["rows"]), ips["total"], ips["truncated"]) == (3, 4, True)
+    assert (len(ips["rows"]), ips["total"], ips["truncated"]) == (3, 5, True)
     users = measure(doc, "failure_users")["table"]
     assert (len(users["rows"]), users["total"], users["truncated"]) == (3, 3, False)
 
@@ -495,7 +506,7 @@ def test_html_page_structure(run, tmp_path):
     assert "<title>check_entra_failure_entities \u2013 file</title>" in html
     for text in ("2026-11-20T08:00:00Z to 2026-11-20T08:59:59Z", "nonInteractiveUser",
                  "file nonint-signins.json", "<h2 id=\"measures\">Measures</h2>",
-                 "<h2>Failure IP addresses: 4 <span class=\"state s-critical\">critical</span>",
+                 "<h2>Failure IP addresses: 5 <span class=\"state s-critical\">critical</span>",
                  "IP addresses with 5 or more consecutive failed attempts",
                  "<td>%s</td>" % SPRAY_IP, "(outside 0:0)"):
         assert text in html, text
@@ -540,7 +551,7 @@ def test_alarmed_measure_and_its_tables_come_first(run, tmp_path):
     failed = section(html, "failed")
     assert failed.index("Failed sign-ins by error code") < failed.index(
         "Failed sign-ins, newest first")
-    assert "Also the details of: Failed sign-ins percentage: 9.21% " \
+    assert "Also the details of: Failed sign-ins percentage: 9.65% " \
         '<span class="state s-critical">critical</span> (outside 0:1)' in failed
     # In the list, why a sign-in failed comes right after who it was.
     head = html_tables(failed)[1][0]
@@ -716,11 +727,11 @@ def test_details_print_the_tables_after_the_plugin_output(run, tmp_path):
     assert detailed.out.startswith(plain.out)
     extra = detailed.out[len(plain.out):]
     for heading in ("Detailed diagnosis: check_entra_signins, tenant file",
-                    "Failed sign-ins (failed): 227 [WARNING]",
-                    "Failed sign-ins, newest first", "227 rows, the first 5 shown (--dd-limit)",
+                    "Failed sign-ins (failed): 238 [WARNING]",
+                    "Failed sign-ins, newest first", "238 rows, the first 5 shown (--dd-limit)",
                     "Failed sign-ins by error code", "Risky sign-ins, newest first",
-                    "Failed sign-ins percentage (failed_pct): 9.21% [OK]: see failed",
-                    "2239 rows not shown: successful-signin-dd is off"):
+                    "Failed sign-ins percentage (failed_pct): 9.65% [OK]: see failed",
+                    "2228 rows not shown: successful-signin-dd is off"):
         assert heading in extra, heading
     assert "|" not in extra and "\x1b" not in extra  # nothing Icinga reads as perfdata
     assert "Mallory \u00a6 <script>alert(1)</script>" in extra

@@ -81,6 +81,49 @@ def reference(records, attempts):
     return values
 
 
+# The threats check's spray rule: failed sign-ins with one of these errorCodes (a wrong or
+# unusable credential) name a user.
+CREDENTIAL_ERRORS = {50034, 50053, 50055, 50056, 50057, 50126}
+THREAT_LABELS = ("spray_ips", "device_code_users", "ropc_users", "legacy_success_users",
+                 "multi_country_users")
+BASELINE_LABELS = ("unusual_users", "unusual_ips", "unusual_apps")
+
+
+def threat_reference(records, spray_users=10):
+    """The entities behind the five threat counts that need no history, computed the
+    obvious way: {label: set of IPs, or of userIds}."""
+    records = [r for r in records if (r.get("signInEventTypes") or ["nonInteractiveUser"])[0]
+               == "nonInteractiveUser"]
+    sprayed = {}
+    for record in records:
+        if _code(record) in CREDENTIAL_ERRORS and record.get("userId") \
+                and record.get("ipAddress"):
+            sprayed.setdefault(record["ipAddress"], set()).add(record["userId"])
+    successes = [r for r in records if _code(r) == 0 and r.get("userId")]
+    countries = {}
+    for record in successes:
+        country = (record.get("location") or {}).get("countryOrRegion") or ""
+        if country:
+            countries.setdefault(record["userId"], set()).add(country)
+    return {
+        "spray_ips": {ip for ip, users in sprayed.items() if len(users) >= spray_users},
+        "device_code_users": {r["userId"] for r in successes
+                              if r.get("authenticationProtocol") == "deviceCode"},
+        "ropc_users": {r["userId"] for r in successes
+                       if r.get("authenticationProtocol") == "ropc"},
+        "legacy_success_users": {r["userId"] for r in successes
+                                 if (r.get("clientAppUsed") or "").lower() in LEGACY},
+        "multi_country_users": {user for user, seen in countries.items() if len(seen) >= 2},
+    }
+
+
+def _named(records, found):
+    """threat_reference's entities by name: users by their UPN, IPs as they are."""
+    upn = {r["userId"]: r.get("userPrincipalName") for r in records if r.get("userId")}
+    return {label: sorted(entities if label == "spray_ips" else {upn[e] for e in entities})
+            for label, entities in found.items()}
+
+
 GROUP_SCRIPTS = {
     "check_entra_signins": ("total", "successful", "failed", "failed_pct", "risky"),
     "check_entra_success_entities": ("success_ips", "success_locations", "success_apps",
@@ -161,3 +204,64 @@ def test_python_m_entry_point_matches_console_script(tmp_path):
     script = run_script("check_entra_signins", "--input", SAMPLE, "--state-dir", tmp_path)
     assert proc.returncode == script.code == 0
     assert proc.stdout == script.out
+
+
+def test_threat_reference_on_the_shipped_sample_is_what_sample_documents():
+    """The four planted attacks of issue 12 and their edge cases, as tests/sample.py
+    documents them (SCENARIOS["threats"]), found by the plain reference in the sample."""
+    records = json.loads(SAMPLE.read_text())
+    documented = sample.SCENARIOS["threats"]
+    found = threat_reference(records)
+    assert _named(records, found) == {label: list(documented[label])
+                                      for label in THREAT_LABELS}
+    assert {label: len(found[label]) for label in THREAT_LABELS} == {
+        "spray_ips": 1, "device_code_users": 1, "ropc_users": 6, "legacy_success_users": 5,
+        "multi_country_users": 6}
+    # The edge cases: one user below the default --spray-users, an empty country.
+    slow = sample.SCENARIOS["slow_spray"]
+    assert _named(records, threat_reference(records, spray_users=9))["spray_ips"] == sorted(
+        [sample.SCENARIOS["spray"]["ip"], slow["ip"]])
+    assert slow["credential_users"] == 9 and len(slow["users"]) == 10
+    assert threat_reference(records, spray_users=41)["spray_ips"] == set()
+    unplaced = [r for r in records if "location" not in r]
+    assert [r["userPrincipalName"] for r in unplaced] == [
+        sample.SCENARIOS["token_replay"]["no_country"]["upn"]]
+
+
+def _threat_values(result):
+    assert result.code != 3, result.out
+    return {label: result.value(label) for label in THREAT_LABELS}
+
+
+@pytest.mark.parametrize("spray_users", [None, 9, 40, 41])
+def test_threats_check_on_the_shipped_sample(run, spray_users):
+    """check_entra_threats in-process on the shipped sample: its five counts that need no
+    history are the reference's and the documented figures; one hour is no history, so
+    the baseline counts are 0."""
+    records = json.loads(SAMPLE.read_text())
+    argv = ["--input", SAMPLE]
+    if spray_users is not None:
+        argv += ["--spray-users", spray_users]
+    result = run("threats", *argv)
+    expected = threat_reference(records, spray_users or 10)
+    assert _threat_values(result) == {label: len(expected[label]) for label in THREAT_LABELS}
+    if spray_users is None:
+        documented = sample.SCENARIOS["threats"]
+        assert _threat_values(result) == {label: len(documented[label])
+                                          for label in THREAT_LABELS}
+        assert _named(records, expected) == {label: list(documented[label])
+                                             for label in THREAT_LABELS}
+    else:
+        assert result.value("spray_ips") == {9: 2, 40: 1, 41: 0}[spray_users]
+    for label in BASELINE_LABELS:
+        assert result.value(label) == 0, result.out
+
+
+@pytest.mark.parametrize("seed", [7, 11])
+def test_threats_check_matches_reference_on_generated_data(run, tmp_path, seed):
+    records = list(sample.generate(count=2500, seed=seed, minutes=30))
+    path = tmp_path / "gen.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    expected = threat_reference(records)
+    result = run("threats", "--input", path)
+    assert _threat_values(result) == {label: len(expected[label]) for label in THREAT_LABELS}
