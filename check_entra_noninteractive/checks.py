@@ -10,7 +10,7 @@ import nagiosplugin
 from nagiosplugin.state import Ok
 
 from . import measures, redact, statedir, tally
-from . import threats as threats_module
+from .threats import Settings as ThreatSettings
 from .store import is_damage
 
 
@@ -35,7 +35,7 @@ class Measures(nagiosplugin.Resource):
         self.collect = collect  # callable -> collector.Collection, raises CheckError
         self.attempts = attempts
         self.detail = detail    # tally.Detail when the DD is wanted, else None
-        self.threats = threats or threats_module.Settings()  # the threats check's options
+        self.threats = threats or ThreatSettings()  # the threats check's options
         self.debug = debug
         self.collection = None
         self.report: Optional[Report] = None

@@ -10,9 +10,11 @@ ERROR_CODES = {
     16000: "the user must choose an account (several accounts signed in)",
     16001: "account selection needed",
     16003: "the account is not in the tenant it signed in to",
+    50034: "the user account does not exist in the directory",
     50053: "account locked: too many bad passwords (smart lockout), or sign-in from a "
            "blocked IP",
     50055: "the password has expired",
+    50056: "invalid or null password: no password stored for the user",
     50057: "the account is disabled",
     50058: "session information not sufficient for single sign-on (silent sign-in "
            "interrupted)",
@@ -27,6 +29,8 @@ ERROR_CODES = {
     50140: "'Keep me signed in' interrupt",
     50143: "session mismatch between tenant and user",
     50144: "the Active Directory password has expired",
+    50199: "for security reasons the user must confirm this sign-in (e.g. a device code "
+           "the user did not confirm)",
     51006: "re-authentication required (Windows Integrated Authentication)",
     52004: "the user has not consented to LinkedIn access",
     53003: "blocked by Conditional Access",

@@ -3,8 +3,10 @@
 The rows are read once, ordered by (time, id), with the fields that the group's measures
 and tables need. A count measure is the number of rows matching its condition (SQLite
 evaluates the condition in the same query); an entity measure is counted by its
-``tables.EntityRuns`` collector. A measure's table sees exactly the rows its measure
-counts, so their totals agree by construction. With a DD, every row of the window is also
+``tables.EntityRuns`` collector, a threat measure by its ``threats`` collector among the
+rows of its condition (compared, for the unusual_* measures, with the window's
+``baseline.History``). A measure's table sees exactly the rows its measure counts, so
+their totals agree by construction. With a DD, every row of the window is also
 counted into the DD's timeline (successful and failed sign-ins over time, ``timeline``).
 """
 
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from . import timeline
+from .baseline import History
 from .tables import table
 from .threats import Settings as ThreatSettings
 
@@ -71,8 +74,6 @@ def run(store, window, group, attempts, detail=None, threats=ThreatSettings()):
     tuning = Tuning(attempts, threats)
     notes = []
     if group.baseline:
-        from .baseline import History
-
         tuning.history = History(store, window, threats.baseline_days)
         notes.append(tuning.history.describe())
     fields = OrderedDict()
@@ -124,8 +125,9 @@ def run(store, window, group, attempts, detail=None, threats=ThreatSettings()):
 
 
 def _kinds(measure, detail):
-    """The table kinds to fill for a measure: an entity measure needs its runs to count;
-    a table whose rows are not shown is not filled."""
+    """The table kinds to fill for a measure: a measure that its table counts (entity
+    runs, threats) needs it even without the DD; a table whose rows are not shown is not
+    filled."""
     if measure.counts_table:
         return [measure.detail] + ([] if detail is None else list(measure.extra))
     if detail is None or measure.detail is None or _omitted(measure, detail):

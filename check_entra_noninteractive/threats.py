@@ -38,7 +38,7 @@ def _values(found):
     return shown + (" +%d more" % more if more > 0 else "")
 
 
-def _tally(found, value):
+def _count_value(found, value):
     if value:
         found[value] = found.get(value, 0) + 1
 
@@ -123,7 +123,7 @@ class _Users:
             entry = self.found[user_id] = [user, 0, {}, {}, {}, {}, created, created]
         entry[1] += 1
         for found, value in zip(entry[2:6], (app or app_id, ip, location, client)):
-            _tally(found, value)
+            _count_value(found, value)
         entry[7] = created
 
     def count(self):
@@ -168,7 +168,7 @@ class _Countries:
             seen = entry[1][country] = [0, created, created, {}]
         seen[0] += 1
         seen[2] = created
-        _tally(seen[3], ip)
+        _count_value(seen[3], ip)
 
     def counted(self):
         return [(u, e) for u, e in self.found.items() if len(e[1]) >= 2]
@@ -179,20 +179,24 @@ class _Countries:
     def tables(self):
         order = sorted(self.counted(), key=lambda item: (
             -len(item[1][1]), -sum(c[0] for c in item[1][1].values()), item[1][0], item[0]))
-        rows = []
+        users, hops = [], []
         for user_id, (name, countries) in order:
             # The hop in time order: where each country was first and last seen, from where.
-            hops = sorted(countries.items(), key=lambda c: (c[1][1], c[0]))
-            rows.append([name, len(countries), sum(c[0] for _, c in hops),
-                         "; ".join("%s %s to %s, %d from %s" % (
-                             country, timeutil.display_stored(first),
-                             timeutil.display_stored(last), number, _values(ips))
-                             for country, (number, first, last, ips) in hops),
-                         user_id])
-        return table("Users signing in successfully from two or more countries",
-                     ["user", "countries", "sign-ins", "countries in time order "
-                      "(first to last seen, sign-ins, IP addresses)", "user id"],
-                     rows, len(rows), self.limit), []
+            visits = sorted(countries.items(), key=lambda c: (c[1][1], c[0]))
+            users.append([name, " \u2192 ".join(country for country, _ in visits),
+                          sum(v[0] for _, v in visits),
+                          timeutil.display_stored(visits[0][1][1]),
+                          timeutil.display_stored(max(v[2] for _, v in visits)), user_id])
+            hops += [[name, country, number, timeutil.display_stored(first),
+                      timeutil.display_stored(last), _values(ips)]
+                     for country, (number, first, last, ips) in visits]
+        main = table("Users signing in successfully from two or more countries",
+                     ["user", "countries (in time order)", "sign-ins", "first seen",
+                      "last seen", "user id"], users, len(users), self.limit)
+        extra = table("Their countries: when and from where",
+                      ["user", "country", "sign-ins", "first seen", "last seen",
+                       "IP addresses"], hops, len(hops), self.limit)
+        return main, [extra]
 
 
 class Unusual:
@@ -229,17 +233,18 @@ class _Unusual:
             entry[0] += 1
 
     def judged(self):
-        """(unusual [(key, count, display, usual)], new [(key, count, display)]), judged
-        once: only entities with --baseline-min sign-ins are looked up."""
+        """(unusual [(key, count, display, usual)], not judged [(key, count, display)]:
+        new entities, or all while the baseline learns), judged once: only entities with
+        --baseline-min sign-ins are looked up."""
         if self._judged is None:
             unusual, new = [], []
             settings, history = self.settings, self.history
             for key, (number, display) in self.found.items():
                 if number < settings.baseline_min:
                     continue
-                if history.is_new(self.entity.name, key):
+                if history.learning or history.is_new(self.entity.name, key):
                     new.append((key, number, display))
-                elif not history.learning:
+                else:
                     usual = history.expected(self.entity.name, key)
                     if number > settings.baseline_factor * usual:
                         unusual.append((key, number, display, usual))
@@ -265,7 +270,9 @@ class _Unusual:
                      + id_column, rows, len(rows), self.limit)
         fresh = [[display, number] + ([key] if show_id else [])
                  for key, number, display in sorted(new, key=lambda n: (-n[1], n[2], n[0]))]
-        extra = table("New %s with %d or more sign-ins (no history to compare, not counted)"
-                      % (self.entity.heading, self.settings.baseline_min),
+        why = ("not judged while the baseline is learning" if self.history.learning
+               else "no history to compare, not counted")
+        extra = table("New %s with %d or more sign-ins (%s)"
+                      % (self.entity.heading, self.settings.baseline_min, why),
                       [title, "sign-ins"] + id_column, fresh, len(fresh), self.limit)
         return main, [extra]

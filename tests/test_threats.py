@@ -189,12 +189,28 @@ def test_the_dd_tables_show_who_where_and_when(run, write_json, tmp_path):
         "victim@contoso.example", 1, "Microsoft Authentication Broker", "203.0.113.5",
         "Ashburn, Virginia, US", "Mobile Apps and Desktop clients", "2026-11-20T08:00:20Z",
         "2026-11-20T08:00:20Z", "victim"]]
-    assert tables["multi_country_users"]["rows"] == [[
-        "hop@contoso.example", 2, 2,
-        "DE 2026-11-20T08:00:30Z to 2026-11-20T08:00:30Z, 1 from 192.0.2.10; "
-        "NG 2026-11-20T08:01:30Z to 2026-11-20T08:01:30Z, 1 from 203.0.113.77", "hop"]]
+    countries = next(m for m in document["measures"] if m["label"] == "multi_country_users")
+    assert countries["table"]["rows"] == [[
+        "hop@contoso.example", "DE \u2192 NG", 2, "2026-11-20T08:00:30Z",
+        "2026-11-20T08:01:30Z", "hop"]]
+    assert countries["tables"][0]["rows"] == [
+        ["hop@contoso.example", "DE", 1, "2026-11-20T08:00:30Z", "2026-11-20T08:00:30Z",
+         "192.0.2.10"],
+        ["hop@contoso.example", "NG", 1, "2026-11-20T08:01:30Z", "2026-11-20T08:01:30Z",
+         "203.0.113.77"]]
     for label in ("spray_ips", "device_code_users", "multi_country_users"):
         assert tables[label]["total"] == document["measures"][LABELS.index(label)]["value"]
+
+
+def test_while_learning_every_busy_entity_is_listed_not_judged(run, write_json, tmp_path):
+    records = [signin("a%d" % i, i, userId="busy") for i in range(20)]
+    run("threats", "--input", write_json(records), "--state-dir", tmp_path / "state")
+    document = json.loads((tmp_path / "state/dd/file/check_entra_threats.json").read_text())
+    users = next(m for m in document["measures"] if m["label"] == "unusual_users")
+    assert users["value"] == 0 and users["table"]["rows"] == []
+    assert users["tables"][0]["title"] == ("New users with 20 or more sign-ins (not judged "
+                                           "while the baseline is learning)")
+    assert users["tables"][0]["rows"] == [["user1@contoso.example", 20, "busy"]]
 
 
 def test_the_console_script_catches_the_samples_spray():
