@@ -22,7 +22,7 @@ CLIENT = "11111111-2222-3333-4444-555555555555"
 SAMPLE_WINDOW = ("--start", "2026-11-20T08:00:00Z", "--end", "2026-11-20T09:00:00Z")
 CHECKS = ("check_entra_signins", "check_entra_success_entities",
           "check_entra_failure_entities", "check_entra_auth_methods",
-          "check_entra_conditional_access")
+          "check_entra_conditional_access", "check_entra_threats")
 
 
 @pytest.fixture(scope="module")
@@ -106,13 +106,13 @@ def test_covered_window_makes_no_request_and_loads_no_http_library(fake, tmp_pat
     assert fake.requests() == []
 
 
-def test_five_concurrent_checks_make_one_pass(fake, tmp_path):
-    fake.page_delay = 0.5  # long enough for all five to start before the fetch ends
-    with ThreadPoolExecutor(5) as pool:
+def test_six_concurrent_checks_make_one_pass(fake, tmp_path):
+    fake.page_delay = 0.5  # long enough for all six to start before the fetch ends
+    with ThreadPoolExecutor(len(CHECKS)) as pool:
         results = list(pool.map(lambda name: check(name, fake, tmp_path, *SAMPLE_WINDOW),
                                 CHECKS))
     # A string, not a list: pytest shortens the repr of a list, and with it the reason.
-    assert [r.code for r in results] == [0] * 5, "\n".join(r.first for r in results)
+    assert [r.code for r in results] == [0] * 6, "\n".join(r.first for r in results)
     assert len(fake.graph_requests()) == 3
     assert len(fake.token_requests()) == 1
     assert fake.count(429) == 0

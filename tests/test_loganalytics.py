@@ -17,7 +17,7 @@ from test_graph import CLIENT, SECRET, TENANT, use_fake
 
 WINDOW = ("--start", "2026-11-20T08:00:00Z", "--end", "2026-11-20T09:00:00Z")
 GROUPS = ("signins", "success-entities", "failure-entities", "auth-methods",
-          "conditional-access")
+          "conditional-access", "threats")
 WS_A = {"name": "la-security", "customer_id": "aaaaaaaa-0000-4000-8000-000000000001",
         "subscription": "sub-1", "resource_group": "rg-sec"}
 WS_B = {"name": "LA-Identity", "customer_id": "bbbbbbbb-0000-4000-8000-000000000002",
@@ -104,7 +104,7 @@ def test_two_overlapping_workspaces_report_what_graph_reports(run, fake, tmp_pat
         assert graph_source == "Microsoft Graph, tenant %s" % TENANT
         assert la_source == "Log Analytics workspaces la-security, LA-Identity, tenant %s" \
             % TENANT
-    # Five checks, one fetch: one query per workspace, the rest read the store.
+    # Six checks, one fetch: one query per workspace, the rest read the store.
     assert len(queries(fake)) == 2
     assert {q.path.split("/")[-2] for q in queries(fake)} == {WS_A["customer_id"],
                                                               WS_B["customer_id"]}

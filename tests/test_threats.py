@@ -7,10 +7,12 @@ is the history.
 """
 
 import json
+import re
+import shlex
 
 import pytest
 
-from conftest import SAMPLE, run_script, signin
+from conftest import ROOT, run_script, signin
 
 F, S = False, True
 LABELS = ["spray_ips", "device_code_users", "ropc_users", "legacy_success_users",
@@ -213,9 +215,26 @@ def test_while_learning_every_busy_entity_is_listed_not_judged(run, write_json, 
     assert users["tables"][0]["rows"] == [["user1@contoso.example", 20, "busy"]]
 
 
-def test_the_console_script_catches_the_samples_spray():
-    result = run_script("check_entra_threats", "--input", SAMPLE, "-c", "spray_ips=0")
+def readme_demo():
+    """The threats demo of README.md: its command's arguments and the first line it
+    shows."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    command = re.search(r"```sh\ncheck_entra_threats (.+?)\n```", text, re.S).group(1)
+    shown = text[text.index("```", text.index(command) + len(command) + 3) + 4:]
+    return shlex.split(command.replace("\\\n", " ")), shown.split("\n", 1)[0]
+
+
+def test_the_console_script_catches_the_four_planted_attacks_as_the_readme_shows():
+    argv, first_line = readme_demo()
+    argv = [str(ROOT / a) if a.startswith("samples/") else a for a in argv]
+    result = run_script("check_entra_threats", *argv)
     assert result.code == 2, result.out
-    assert result.first.startswith("ENTRA THREATS CRITICAL - spray_ips 1 (outside 0:0)")
+    assert result.first == first_line
+    assert first_line.startswith(
+        "ENTRA THREATS CRITICAL - spray_ips 1 (outside 0:0), device_code_users 1 (outside "
+        "0:0), ropc_users 6 (outside 0:0), multi_country_users 6 (outside 0:0) | ")
     assert set(perfdata(result)) == set(LABELS)
     assert "baseline: learning, 0 h of history counted" in result.out
+    for planted in ("198.51.100.7", "chloe.martin@contoso.example",
+                    "william.chen@contoso.example", "US \u2192 RO"):
+        assert planted in result.out, planted
