@@ -14,6 +14,7 @@ every hour its span touches was counted; with no such day the baseline is learni
 
 import hashlib
 import struct
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 from . import timeutil
@@ -94,13 +95,17 @@ def roll_up(db, covered, until):
 def _count_hour(db, bit, hour):
     begin, end = (timeutil.to_store(datetime.fromtimestamp(h * HOUR, timezone.utc))
                   for h in (hour, hour + 1))
-    for name, key in KEYS:
-        counts = db.execute(
-            "SELECT %s, COUNT(*) FROM signins WHERE created >= ? AND created < ? "
-            "AND (event_mask & ?) <> 0 AND %s <> '' GROUP BY 1" % (key, key),
-            (begin, end, bit)).fetchall()
-        code = _CODES[name]
-        hashed = [(key_hash(k), n) for k, n in counts]
+    # One read of the hour's rows (along the time index) for all entities.
+    counts = [Counter() for _ in KEYS]
+    for keys in db.execute(
+            "SELECT %s FROM signins WHERE created >= ? AND created < ? "
+            "AND (event_mask & ?) <> 0" % ", ".join(key for _, key in KEYS),
+            (begin, end, bit)):
+        for counter, key in zip(counts, keys):
+            if key:
+                counter[key] += 1
+    for code, counter in enumerate(counts):
+        hashed = [(key_hash(k), n) for k, n in counter.items()]
         db.executemany("INSERT OR REPLACE INTO baseline_counts VALUES (?, ?, ?, ?, ?)",
                        [(hour, bit, code, k, n) for k, n in hashed])
         db.executemany(
