@@ -92,7 +92,7 @@ def main():
                    DAY + timedelta(days=1))
     started = time.perf_counter()
     store.count_hours(DAY + timedelta(days=1), timedelta(0),
-                      {"nonInteractiveUser": ["nonInteractiveUser"]}, args.days)
+                      {"nonInteractiveUser": ["nonInteractiveUser"]}, args.days, most=None)
     seconds = time.perf_counter() - started
     (counts,), = store.query("SELECT COUNT(*) FROM baseline_counts")
     store.close()

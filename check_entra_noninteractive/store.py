@@ -225,11 +225,11 @@ class Store:
             missing.extend(_subtract((window.start, window.end), covered))
         return _union(missing)
 
-    def count_hours(self, until, delay, keys, days=None):
+    def count_hours(self, until, delay, keys, days=None, most=baseline.HOURS_PER_RUN):
         """Count the complete hours before ``until`` into the baselines (see ``baseline``),
-        if a threats check asked for them; ``days``: its --baseline-days. ``keys``: event
-        type -> the coverage keys that must all cover an hour (a source's
-        ``coverage_by_type``)."""
+        at most ``most`` of them (None: all), if a threats check asked for them; ``days``:
+        its --baseline-days. ``keys``: event type -> the coverage keys that must all cover
+        an hour (a source's ``coverage_by_type``)."""
         with self.transaction() as db:
             if days:
                 baseline.remember_days(db, days)
@@ -244,7 +244,7 @@ class Store:
                     spans = mine if spans is None else _intersect(spans, mine)
                 if spans:
                     covered[event_type] = spans
-            baseline.roll_up(db, covered, until)
+            baseline.roll_up(db, covered, until, most)
             baseline.forget(db, days)
 
     def prune(self, before, most=PRUNE_ROWS):

@@ -161,7 +161,7 @@ def test_counts_outlive_the_rows(tmp_path):
     rows = [_row("a%d-%d" % (day, i), at(day, 8, i)) for day in (17, 18, 19)
             for i in range(12)]
     store = _store(tmp_path, rows)
-    store.count_hours(_time(WINDOW[0]), timedelta(0), NI, 7)
+    store.count_hours(_time(WINDOW[0]), timedelta(0), NI, 7, most=None)
     store.prune(_time(WINDOW[0]))
     assert store.query("SELECT COUNT(*) FROM signins") == [(0,)]
     history = _expected(store)
@@ -184,7 +184,7 @@ def test_an_incomplete_hour_is_not_counted_and_its_day_not_compared(tmp_path):
     rows = [_row("a%d-%d" % (day, i), at(day, 8, i)) for day in (18, 19) for i in range(5)]
     # Coverage from 08:30 on the 18th: its 08:00 hour is incomplete.
     store = _store(tmp_path, rows, covered=(at(18, 8, 30), at(20, 8)))
-    store.count_hours(_time(WINDOW[0]), timedelta(0), NI, 7)
+    store.count_hours(_time(WINDOW[0]), timedelta(0), NI, 7, most=None)
     history = _expected(store)
     assert len(history.spans) == 1  # the 19th only
     assert history.expected("users", "alice") == 5.0
@@ -209,7 +209,7 @@ def test_no_threats_check_no_counts(tmp_path):
 def test_counts_older_than_the_baseline_days_are_dropped(tmp_path):
     rows = [_row("a%d" % day, at(day, 8)) for day in range(1, 20)]
     store = _store(tmp_path, rows, covered=(at(1, 0), at(20, 8)))
-    store.count_hours(_time(WINDOW[0]), timedelta(0), NI, 3)
+    store.count_hours(_time(WINDOW[0]), timedelta(0), NI, 3, most=None)
     hours = [h for (h,) in store.query("SELECT DISTINCT hour FROM baseline_counts "
                                        "ORDER BY hour")]
     newest = baseline.hour_of(_time(at(20, 7)))
@@ -301,3 +301,17 @@ def test_an_hour_is_complete_only_when_every_key_of_its_event_type_covers_it(tmp
                       {"nonInteractiveUser": ["ni@A", "ni@B"]}, 7)
     assert store.query("SELECT hour FROM baseline_hours") == [
         (baseline.hour_of(_time(at(19, 7))),)]
+
+
+def test_a_backlog_is_counted_a_few_hours_per_run_oldest_first(tmp_path):
+    rows = [_row("a%d" % hour, at(19, hour)) for hour in range(24)]
+    store = _store(tmp_path, rows, covered=(at(19, 0), at(20, 0)))
+    counted = []
+    for _ in range(3):
+        store.count_hours(_time(at(20, 0)), timedelta(0), NI, 7)
+        counted.append([h for (h,) in store.query("SELECT hour FROM baseline_hours "
+                                                  "ORDER BY hour")])
+    first = baseline.hour_of(_time(at(19, 0)))
+    assert [len(hours) for hours in counted] == [baseline.HOURS_PER_RUN,
+                                                 2 * baseline.HOURS_PER_RUN, 24]
+    assert counted[0] == list(range(first, first + baseline.HOURS_PER_RUN))

@@ -298,14 +298,15 @@ class FileCollection(Collection):
 
 
 def _count_history(store, window, days):
-    """The file holds every sign-in from its first one on: count the hours before the
-    window into the baselines."""
+    """The file holds every sign-in from its first one on: count all the hours before the
+    window into the baselines (the file is read once)."""
     (first,), = store.query("SELECT MIN(created) FROM signins")
     if first is not None and timeutil.from_store(first) < window.start:
         store.add_page([], window.event_types, timeutil.from_store(first), window.start,
                        window.start)
     store.count_hours(window.start, timedelta(0),
-                      {event_type: [event_type] for event_type in window.event_types}, days)
+                      {event_type: [event_type] for event_type in window.event_types}, days,
+                      most=None)
 
 
 def collect(args, run):
