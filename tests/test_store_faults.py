@@ -5,7 +5,7 @@ aside and rebuilt, and the run says so; a damaged token cache too. A read-only s
 directory or a full disk is one UNKNOWN line naming the path and what to do. A check
 killed mid-fetch leaves a sound store. Pruning trims coverage in the same transaction, so a
 pruned hour is fetched again instead of undercounted. Measures and DD read one snapshot.
-Rounds of five concurrent checks under faults are exact or UNKNOWN.
+Rounds of six concurrent checks under faults are exact or UNKNOWN.
 
 Runs are in-process (the ``run`` fixture) where the fault allows it, else the console
 scripts (``run_script``), against the local fake of Microsoft Graph for the sample's past
@@ -697,7 +697,7 @@ def test_measures_and_dd_agree_while_another_check_writes(run, graph, state, mon
 
 
 # ---------------------------------------------------------------------------------------
-# Rounds of five concurrent checks under faults
+# Rounds of six concurrent checks under faults
 # ---------------------------------------------------------------------------------------
 
 ROUND_WINDOWS = [("2026-11-20T08:00:00Z", "2026-11-20T08:20:00Z"),
@@ -706,7 +706,7 @@ ROUND_WINDOWS = [("2026-11-20T08:00:00Z", "2026-11-20T08:20:00Z"),
 UNKNOWN_LINE = re.compile(r"^ENTRA [A-Z ]+ UNKNOWN - [^|\n]+$")
 
 
-def test_rounds_of_five_concurrent_checks_under_faults(run, graph, state):
+def test_rounds_of_six_concurrent_checks_under_faults(run, graph, state):
     from conftest import GROUP_OF_SCRIPT
 
     references = {}
@@ -724,7 +724,7 @@ def test_rounds_of_five_concurrent_checks_under_faults(run, graph, state):
         graph.set_fault("server_error", count=2, status=503)
         graph.set_fault("throttle", count=2, retry_after=1)
         argv = ("--start", start, "--end", end, "-t", "40")
-        with ThreadPoolExecutor(5) as pool:
+        with ThreadPoolExecutor(len(CHECKS)) as pool:
             results = list(pool.map(
                 lambda name: run_script(name, *graph_args(graph, str(state), *argv),
                                         env=environment(graph)), CHECKS))
@@ -747,5 +747,5 @@ def test_rounds_of_five_concurrent_checks_under_faults(run, graph, state):
             again = run_script(name, *graph_args(graph, str(state), "--start", start,
                                                   "--end", end), env=environment(graph))
             assert (again.code, again.first) == (0, references[name, start]), again.out
-    assert outcomes.count("exact") + outcomes.count("UNKNOWN") == 15
+    assert outcomes.count("exact") + outcomes.count("UNKNOWN") == 3 * 6
     assert integrity(store_path(state)) == ["ok"]
