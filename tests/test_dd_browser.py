@@ -142,3 +142,18 @@ def test_the_alarm_is_read_first_and_its_error_codes_are_on_screen(browser, crit
     # Wide tables scroll inside their box; the page itself never does.
     assert found["page"] <= width
 
+
+
+def test_the_threats_page_leads_with_the_spray_and_shows_the_hop(browser, run, tmp_path):
+    result = run("threats", "--input", SAMPLE, "-c", "spray_ips=0", "-w",
+                 "device_code_users=0", "-w", "multi_country_users=0")
+    assert result.code == 2
+    page = tmp_path / "state" / "dd" / "file" / "check_entra_threats.html"
+    dom = chromium(browser, tmp_path / "profile", "--dump-dom", page.as_uri())
+    sections = re.findall(r"<h2[^>]*>([^<:]+):", dom)
+    assert sections == ["Password spray IPs", "Device-code users", "Users in several countries",
+                        "ROPC users", "Legacy client users", "Unusual users",
+                        "Unusual IP addresses", "Unusual applications"]
+    assert re.search(r"<h3[^>]*>Their countries: when and from where", dom)
+    assert "<td>US \u2192 RO</td>" in dom
+    assert "<td>192.0.2.230</td>" in dom  # the replay's IP, in the hop table
