@@ -141,12 +141,16 @@ class History:
         self.window = window
         self.days = days
         self.parts = [EVENT_BITS[t] for t in window.event_types]
-        self.first_hour = hour_of(window.start - timedelta(days=days))
+        self.first_hour = hour_of(timeutil.back(window.start, timedelta(days=days)))
         self.window_hour = hour_of(window.start)  # counted hours end before it
         self.hours = self._counted_hours()
-        # The same span of each earlier day, when every hour it touches was counted.
+        # The same span of each earlier day, when every hour it touches was counted; a
+        # span that reaches into the window is none (the window is no history).
         self.spans = []
-        for day in range(1, days + 1):
+        shortest = -(-(window.end - window.start) // timedelta(days=1))  # days, rounded up
+        self.too_long = shortest > days
+        for day in range(max(shortest, 1),
+                         min(days, (window.start - timeutil.EARLIEST).days) + 1):
             span = (window.start - timedelta(days=day), window.end - timedelta(days=day))
             weights = _hour_weights(*span)
             if all((part, hour) in self.hours for hour in weights for part in self.parts):
@@ -199,6 +203,9 @@ class History:
 
     def describe(self):
         """One line for the long output."""
+        if self.too_long:
+            return ("baseline: a window longer than --baseline-days (%d) has no earlier day "
+                    "to compare with; the unusual_* measures stay 0" % self.days)
         if self.learning:
             return ("baseline: learning, %d h of history counted; the unusual_* measures "
                     "compare once a full day before the window is counted"

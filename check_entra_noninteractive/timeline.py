@@ -21,14 +21,16 @@ MAX_BARS = 360
 BUCKET_MINUTES = (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440)
 DAY_MINUTES = 1440
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EARLIEST_MINUTE = (timeutil.EARLIEST - EPOCH) // timedelta(minutes=1)
 
 FIELDS = (("created", "created"), ("success", "success"))
 
 
 def _floor(moment, minutes):
-    """The start of the ``minutes``-long bucket that holds ``moment`` (epoch-aligned)."""
+    """The start of the ``minutes``-long bucket that holds ``moment`` (epoch-aligned; not
+    before the earliest time there is, for a window that starts in year 1)."""
     elapsed = (moment - EPOCH) // timedelta(minutes=1)
-    return EPOCH + timedelta(minutes=elapsed - elapsed % minutes)
+    return EPOCH + timedelta(minutes=max(elapsed - elapsed % minutes, _EARLIEST_MINUTE))
 
 
 def bars(start, end, minutes):

@@ -16,6 +16,7 @@ _US = re.compile(
     r"^(\d{1,2})/(\d{1,2})/(\d{4}),?\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AP]M)?$", re.IGNORECASE
 )
 _DURATION = re.compile(r"^(\d+)\s*([smhd]?)$")
+EARLIEST = datetime(1, 1, 1, tzinfo=timezone.utc)
 _UNIT_SECONDS = {"": 60, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _MAX_DURATION_DIGITS = 30
 
@@ -88,6 +89,11 @@ def duration_seconds(text):
         # int() refuses very long digit strings; any such number is far too long anyway.
         digits = "9" * _MAX_DURATION_DIGITS
     return int(digits) * _UNIT_SECONDS[match.group(2)]
+
+
+def back(moment, delta):
+    """``moment - delta``, or the earliest time there is (a --start in year 1)."""
+    return moment - delta if moment - EARLIEST > delta else EARLIEST
 
 
 def utcnow():

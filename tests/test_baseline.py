@@ -315,3 +315,25 @@ def test_a_backlog_is_counted_a_few_hours_per_run_oldest_first(tmp_path):
     assert [len(hours) for hours in counted] == [baseline.HOURS_PER_RUN,
                                                  2 * baseline.HOURS_PER_RUN, 24]
     assert counted[0] == list(range(first, first + baseline.HOURS_PER_RUN))
+
+
+def test_a_window_longer_than_the_baseline_days_is_not_compared(run, write_json):
+    records = history("alice", 8, 10) + hourly("alice", 20, 8, 100)
+    result, values = run_window(run, write_json, records, at(18, 8), at(20, 9),
+                                "--baseline-days", "2")
+    assert values == NONE
+    assert ("baseline: a window longer than --baseline-days (2) has no earlier day to "
+            "compare with; the unusual_* measures stay 0") in result.out.splitlines()
+
+
+def test_a_two_day_window_compares_with_two_day_spans_of_earlier_days(run, write_json):
+    records = [signin("first", 0, userId="early", createdDateTime=at(14, 0))] + [
+        r for day in (15, 16, 17, 18, 19) for r in hourly("alice", day, 8, 10)
+    ] + hourly("alice", 20, 8, 100)
+    result, values = run_window(run, write_json, records, at(19, 9), at(21, 9))
+    # The 48-hour window holds alice's 100 of the 20th; the 48-hour spans 2 to 5 days
+    # back hold two mornings of 10 each (6 and 7 days back are before the history):
+    # 100 > 3 x 20.
+    assert values == ALL, result.out
+    assert ("baseline: 4 of 7 days compared (--baseline-days), at the window's time of day"
+            in result.out.splitlines())

@@ -146,6 +146,16 @@ def _portal_csv(path, header, rows):
     return path
 
 
+@pytest.mark.parametrize("group", ["signins", "threats"])
+def test_a_window_from_year_1_to_a_sign_in_of_today_is_measured(run, write_json, tmp_path,
+                                                               group):
+    """Its DD timeline's first bucket would start before year 1: it starts in year 1."""
+    result = run(group, "--input", write_json([signin("a", 1)]), "--start",
+                 "0001-01-02T00:00:00Z", "--state-dir", tmp_path / "state")
+    assert result.code == 0, result.out
+    assert "internal error" not in result.out
+
+
 @pytest.mark.parametrize("with_code_column", [False, True], ids=["no code column",
                                                                   "empty code"])
 def test_portal_csv_interrupted_counts_as_failed(run, tmp_path, with_code_column):

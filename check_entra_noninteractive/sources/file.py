@@ -319,14 +319,14 @@ def collect(args, run):
     # only the threats check has baselines (and the option)
     baseline_days = getattr(args, "baseline_days", None)
     try:
-        bounded = Window(start or timeutil.parse_time("0001-01-01T00:00:00Z"),
+        bounded = Window(start or timeutil.EARLIEST,
                          end or timeutil.parse_time("9999-12-31T23:59:59Z"),
                          tuple(event_types))
         kept = bounded
         if baseline_days and start:
             # The baselines learn from the part of the file before the window.
-            kept = Window(start - timedelta(days=baseline_days + 1), bounded.end,
-                          bounded.event_types)
+            kept = Window(timeutil.back(start, timedelta(days=baseline_days + 1)),
+                          bounded.end, bounded.event_types)
         # One transaction for the whole file: a file that turns out truncated or malformed
         # half way (CheckError) leaves no rows, and the store is thrown away with it.
         store.add_all(read_pages(path, keep=kept.contains))
