@@ -26,6 +26,8 @@ from .window import EVENT_BITS
 KEYS = tuple((name, ENTITIES[name].key) for name in BASELINE_ENTITIES)
 _CODES = {name: code for code, (name, _) in enumerate(KEYS)}
 HOUR = 3600
+# SQLite binds up to 32,766 parameters (3.32 and later); hours and parts take some.
+KEYS_PER_QUERY = 10000
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS baseline_hours (
@@ -157,10 +159,9 @@ class History:
                 self.spans.append(weights)
 
     def _counted_hours(self):
-        marks = ", ".join("?" * len(self.parts))
         return set(self.store.query(
             "SELECT part, hour FROM baseline_hours WHERE hour >= ? AND hour < ? "
-            "AND part IN (%s)" % marks,
+            "AND part IN (%s)" % _marks(self.parts),
             [self.first_hour, self.window_hour] + self.parts))
 
     @property
@@ -185,21 +186,28 @@ class History:
         first, last = row[0]
         return first >= self.window_hour or last < self.first_hour
 
-    def expected(self, entity, key):
-        """The mean count of the compared days' spans (0.0 when learning)."""
+    def usual(self, entity, keys):
+        """key -> its mean count over the compared days' spans (0.0 when learning), for
+        the keys of ``entity``: one query per chunk of keys, whatever the spans' hours."""
+        means = dict.fromkeys(keys, 0.0)
         if not self.spans:
-            return 0.0
-        code, hashed = _CODES[entity], key_hash(key)
-        marks = ", ".join("?" * len(self.parts))
-        total = 0.0
-        for weights in self.spans:
-            for hour, weight in weights.items():
-                (count,), = self.store.query(
-                    "SELECT COALESCE(SUM(signins), 0) FROM baseline_counts WHERE hour = ? "
-                    "AND part IN (%s) AND entity = ? AND key = ?" % marks,
-                    [hour] + self.parts + [code, hashed])
-                total += weight * count
-        return total / len(self.spans)
+            return means
+        weights = {}  # hour -> its weight summed over the spans
+        for span in self.spans:
+            for hour, weight in span.items():
+                weights[hour] = weights.get(hour, 0.0) + weight
+        by_hash = {key_hash(key): key for key in keys}
+        hashes = list(by_hash)
+        for first in range(0, len(hashes), KEYS_PER_QUERY):
+            chunk = hashes[first:first + KEYS_PER_QUERY]
+            found = self.store.query(
+                "SELECT hour, key, SUM(signins) FROM baseline_counts WHERE hour IN (%s) "
+                "AND part IN (%s) AND entity = ? AND key IN (%s) GROUP BY hour, key"
+                % (_marks(weights), _marks(self.parts), _marks(chunk)),
+                list(weights) + self.parts + [_CODES[entity]] + chunk)
+            for hour, hashed, count in found:
+                means[by_hash[hashed]] += weights[hour] * count / len(self.spans)
+        return means
 
     def describe(self):
         """One line for the long output."""
@@ -212,6 +220,10 @@ class History:
                     % self.hours_known)
         return ("baseline: %d of %d days compared (--baseline-days), at the window's time "
                 "of day" % (len(self.spans), self.days))
+
+
+def _marks(values):
+    return ", ".join("?" * len(values))
 
 
 def _hour_weights(start, end):

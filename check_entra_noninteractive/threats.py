@@ -237,17 +237,16 @@ class _Unusual:
         new entities, or all while the baseline learns), judged once: only entities with
         --baseline-min sign-ins are looked up."""
         if self._judged is None:
-            unusual, new = [], []
-            settings, history = self.settings, self.history
-            for key, (number, display) in self.found.items():
-                if number < settings.baseline_min:
-                    continue
-                if history.learning or history.is_new(self.entity.name, key):
-                    new.append((key, number, display))
-                else:
-                    usual = history.expected(self.entity.name, key)
-                    if number > settings.baseline_factor * usual:
-                        unusual.append((key, number, display, usual))
+            settings, history, name = self.settings, self.history, self.entity.name
+            busy = [(key, number, display) for key, (number, display) in self.found.items()
+                    if number >= settings.baseline_min]
+            new, known = [], []
+            for entry in busy:
+                fresh = history.learning or history.is_new(name, entry[0])
+                (new if fresh else known).append(entry)
+            usual = history.usual(name, [key for key, _, _ in known])
+            unusual = [(key, number, display, usual[key]) for key, number, display in known
+                       if number > settings.baseline_factor * usual[key]]
             self._judged = unusual, new
         return self._judged
 

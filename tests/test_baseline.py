@@ -153,7 +153,7 @@ def _store(tmp_path, rows, covered=(START, at(20, 8)), fetched=None):
     return store
 
 
-def _expected(store, window=WINDOW, days=7):
+def _history(store, window=WINDOW, days=7):
     return baseline.History(store, Window(*map(_time, window)), days)
 
 
@@ -164,9 +164,9 @@ def test_counts_outlive_the_rows(tmp_path):
     store.count_hours(_time(WINDOW[0]), timedelta(0), NI, 7, most=None)
     store.prune(_time(WINDOW[0]))
     assert store.query("SELECT COUNT(*) FROM signins") == [(0,)]
-    history = _expected(store)
+    history = _history(store)
     assert len(history.spans) == 3
-    assert history.expected("users", "alice") == 12.0
+    assert history.usual("users", ["alice"])["alice"] == 12.0
     assert not history.is_new("users", "alice") and history.is_new("users", "bob")
 
 
@@ -177,7 +177,7 @@ def test_an_hour_is_counted_once(tmp_path):
     store.count_hours(_time(WINDOW[0]), timedelta(0), NI, 7)
     store.add([_row("late", at(19, 8, 30))])  # arrives after its hour was counted
     store.count_hours(_time(WINDOW[0]), timedelta(0), NI, 7)
-    assert _expected(store).expected("users", "alice") == 6.0
+    assert _history(store).usual("users", ["alice"])["alice"] == 6.0
 
 
 def test_an_incomplete_hour_is_not_counted_and_its_day_not_compared(tmp_path):
@@ -185,9 +185,9 @@ def test_an_incomplete_hour_is_not_counted_and_its_day_not_compared(tmp_path):
     # Coverage from 08:30 on the 18th: its 08:00 hour is incomplete.
     store = _store(tmp_path, rows, covered=(at(18, 8, 30), at(20, 8)))
     store.count_hours(_time(WINDOW[0]), timedelta(0), NI, 7, most=None)
-    history = _expected(store)
+    history = _history(store)
     assert len(history.spans) == 1  # the 19th only
-    assert history.expected("users", "alice") == 5.0
+    assert history.usual("users", ["alice"])["alice"] == 5.0
 
 
 def test_the_settling_delay_keeps_the_newest_hour_open(tmp_path):
@@ -256,7 +256,7 @@ def test_graph_runs_learn_the_baseline_and_keep_it_past_retention(run, monkeypat
     try:
         assert store.query("SELECT COUNT(*) FROM signins WHERE created < ?",
                            (timeutil.to_store(_time(at(20, 8))),)) == [(0,)]
-        assert _expected(store).expected("users", "alice") == 10.0
+        assert _history(store).usual("users", ["alice"])["alice"] == 10.0
     finally:
         store.close()
 
@@ -287,7 +287,7 @@ def test_log_analytics_runs_learn_from_every_workspace(run, monkeypatch, tmp_pat
     assert [second.value(label) for label in UNUSUAL] == [1, 1, 1], second.out
     store = Store(str(next(state.glob("*/*.sqlite"))))
     try:
-        assert _expected(store).expected("users", "alice") == 10.0
+        assert _history(store).usual("users", ["alice"])["alice"] == 10.0
     finally:
         store.close()
 
