@@ -212,7 +212,7 @@ _CACHES = (_ENUMS, _CODES, _OBJECTS, _POLICIES, _TIMES, _DAYS)
 # (id, displayName, result) of one applied policy; KeyError or TypeError when odd.
 _POLICY_FIELDS = operator.itemgetter("id", "displayName", "result")
 # The usual timestamp: "2026-11-20T08:00:01Z", "2026-11-20T08:00:01.1234567Z". Year 1000
-# on (strftime writes earlier years without leading zeros), times that exist.
+# on (earlier years take the tolerant path), times that exist.
 _ZULU = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:"
                    r"[0-5][0-9](?:\.[0-9]{1,9})?Z").fullmatch
 # One event type, spelled as the API does -> its bit.

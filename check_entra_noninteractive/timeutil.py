@@ -3,7 +3,7 @@
 import re
 from datetime import datetime, timedelta, timezone
 
-# Stored form: fixed width, so text order is time order in SQLite.
+# Stored form: fixed width, so text order is time order in SQLite (written by to_store).
 STORE_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 _ISO = re.compile(
@@ -53,8 +53,16 @@ def parse_time(text):
     raise ValueError("not a timestamp: %r" % value[:40])
 
 
+def _seconds(moment):
+    """'0999-01-02T03:04:05' in UTC: strftime writes years before 1000 without leading
+    zeros, which would break the store's text order and the DD's times."""
+    m = moment.astimezone(timezone.utc)
+    return "%04d-%02d-%02dT%02d:%02d:%02d" % (m.year, m.month, m.day, m.hour, m.minute,
+                                              m.second)
+
+
 def to_store(moment):
-    return moment.astimezone(timezone.utc).strftime(STORE_FORMAT)
+    return "%s.%06dZ" % (_seconds(moment), moment.microsecond)
 
 
 def from_store(text):
@@ -63,12 +71,12 @@ def from_store(text):
 
 def display(moment):
     """Short ISO form for people: seconds precision, Z suffix."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _seconds(moment) + "Z"
 
 
 def exact(moment):
     """ISO form for an API's filter or query: microseconds only when there are any."""
-    text = moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    text = _seconds(moment)
     if moment.microsecond:
         text += ".%06d" % moment.microsecond
     return text + "Z"

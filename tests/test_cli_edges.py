@@ -6,11 +6,13 @@ message, no perfdata.
 
 import csv
 import io
+import json
 from datetime import timedelta
 
 import pytest
 
 from check_entra_noninteractive import timeutil
+from check_entra_noninteractive.measures import GROUPS
 from conftest import SAMPLE, signin
 
 HELP = " (see check_entra_signins --help)"
@@ -153,7 +155,23 @@ def test_a_window_from_year_1_to_a_sign_in_of_today_is_measured(run, write_json,
     result = run(group, "--input", write_json([signin("a", 1)]), "--start",
                  "0001-01-02T00:00:00Z", "--state-dir", tmp_path / "state")
     assert result.code == 0, result.out
+    assert result.status.startswith(GROUPS[group].title.upper() + " OK - "), result.out
     assert "internal error" not in result.out
+    page = tmp_path / "state" / "dd" / "file" / (GROUPS[group].script + ".json")
+    timeline = json.loads(page.read_text())["timeline"]
+    assert timeline["start"] == "0001-01-01T00:00:00Z"
+    assert sum(map(sum, timeline["buckets"])) == 1  # the one sign-in, in the last bucket
+
+
+def test_a_sign_in_before_year_1000_is_stored_in_time_order(run, write_json):
+    """Stored times are zero-padded (strftime is not): '0999-...' sorts before '1500-...'."""
+    records = [signin("old", 1, createdDateTime="0999-12-31T23:59:59Z"), signin("new", 2)]
+    result = run("signins", "--input", write_json(records), "--start",
+                 "0500-01-01T00:00:00Z", "--end", "1500-01-01T00:00:00Z", "-v")
+    assert result.code == 0, result.out
+    assert result.value("total") == 1
+    assert "window: 0500-01-01T00:00:00Z to 1500-01-01T00:00:00Z (nonInteractiveUser); " \
+           "source: file signins-0.json" in result.out.splitlines()
 
 
 @pytest.mark.parametrize("with_code_column", [False, True], ids=["no code column",
