@@ -81,7 +81,7 @@ def roll_up(db, covered, until, most=HOURS_PER_RUN):
     ``most`` of them (retention removes the oldest first; None: all).
 
     ``covered``: event type -> settled (start, end) datetime spans of the store's
-    coverage. Runs inside the caller's write transaction; returns the hours counted.
+    coverage. Runs inside the caller's write transaction.
     """
     last = hour_of(until)  # hours < last end by ``until``
     todo = []
@@ -93,10 +93,8 @@ def roll_up(db, covered, until, most=HOURS_PER_RUN):
             first = -(-int(start.timestamp()) // HOUR)  # the first whole hour
             todo += [(hour, bit) for hour in range(first, min(hour_of(end), last))
                      if hour not in counted]
-    todo = sorted(todo)[:most]
-    for hour, bit in todo:
+    for hour, bit in sorted(todo)[:most]:
         _count_hour(db, bit, hour)
-    return len(todo)
 
 
 def _count_hour(db, bit, hour):
@@ -140,7 +138,6 @@ class History:
 
     def __init__(self, store, window, days):
         self.store = store
-        self.window = window
         self.days = days
         self.parts = [EVENT_BITS[t] for t in window.event_types]
         self.first_hour = hour_of(timeutil.back(window.start, timedelta(days=days)))

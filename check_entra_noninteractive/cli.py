@@ -153,9 +153,9 @@ def _threat_options(parser):
                           "(default %(default)g)")
 
 
-def _threat_settings(args):
-    if not hasattr(args, "spray_users"):
-        return None  # not the threats check
+def _threat_settings(group, args):
+    if not group.baseline:
+        return None  # not the threats check: it has no such options
     return threats.Settings(args.spray_users, args.baseline_days, args.baseline_min,
                             args.baseline_factor)
 
@@ -209,10 +209,11 @@ def _terminal_progress(text):
     sys.stderr.flush()
 
 
-def _collect(group, source, args, deadline):
+def _collect(group, source, args, deadline, tuned):
     collector.check_window(args.start, args.end)
     run = collector.Run(check_key=(group.script, _window_key(args)), deadline=deadline,
-                        progress=_terminal_progress if sys.stderr.isatty() else None)
+                        progress=_terminal_progress if sys.stderr.isatty() else None,
+                        baseline_days=tuned.baseline_days if tuned else None)
     try:
         return source.collect(args, run)
     finally:
@@ -250,9 +251,10 @@ def main(group_name, argv=None):
             return _refuse(group, str(exc))
         except nagiosplugin.CheckError:
             pass  # e.g. not creatable: the run goes on and its output says the DD is stale
-    resource = Measures(group, lambda: _collect(group, source, args, deadline), args.attempts,
-                        detail=settings.detail(), debug=args.verbose >= 3,
-                        threats=_threat_settings(args))
+    tuned = _threat_settings(group, args)
+    resource = Measures(group, lambda: _collect(group, source, args, deadline, tuned),
+                        args.attempts, detail=settings.detail(), debug=args.verbose >= 3,
+                        threats=tuned)
     check = SigninCheck(resource, contexts, GroupSummary(group, args.attempts, resource),
                         group.title, settings)
     try:

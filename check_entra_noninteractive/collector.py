@@ -51,6 +51,7 @@ class Run:
     check_key: Optional[Tuple[str, str]] = None  # (check, option hash): remembers windows
     deadline: float = 0.0         # time.time() by which the collection must be done
     progress: Optional[Callable[[str], None]] = None  # a terminal's progress line
+    baseline_days: Optional[int] = None  # the threats check: count the hours before windows
 
 
 @dataclass
@@ -79,8 +80,7 @@ class OnlineOptions:
                    start=args.start, end=args.end,
                    event_types=tuple(args.event_types or DEFAULT_EVENT_TYPES),
                    deadline=run.deadline, progress=run.progress, check_key=run.check_key,
-                   # only the threats check has baselines (and the option)
-                   baseline_days=getattr(args, "baseline_days", None))
+                   baseline_days=run.baseline_days)
 
     @property
     def directory(self):

@@ -195,7 +195,7 @@ _CODE = re.compile(r"[1-9][0-9]{0,11}")
 
 
 def _codes_html(text):
-    """'50126×120, 50053×5' (top error codes) with each code linked to its lookup."""
+    """'50126×120, 50053×5' (tables.code_counts) with each code linked to its lookup."""
     parts = []
     for part in str(text).split(", "):
         code, times, count = part.rpartition("\u00d7")
@@ -210,7 +210,7 @@ def _cell(column, value):
     url = errorcodes.lookup_url(value) if column == "error code" else None
     if url:
         return '<td class="n">%s</td>' % _link(url, value)
-    if column == "top error codes":
+    if column in ("top error codes", "error codes"):
         return "<td>%s</td>" % _codes_html(value)
     lookup = _SEE_LOOKUP.match(str(value)) if column == "meaning" else None
     if lookup:

@@ -65,6 +65,13 @@ def code_order(code):
     return (isinstance(code, str), code)
 
 
+def code_counts(codes, most=None):
+    """'50126×120, 50053×5': error codes (code -> count) most frequent first, ``most`` of
+    them (None: all). dd_render links each code to its lookup."""
+    order = sorted(codes.items(), key=lambda c: (-c[1], code_order(c[0])))[:most]
+    return ", ".join("%s\u00d7%d" % c for c in order)
+
+
 def _cell(name, value):
     if name in ("time", "first seen", "last seen"):
         return timeutil.display_stored(value)
@@ -351,8 +358,7 @@ class _Runs:
         for key, (_, longest, number, display, users, codes, first, last) in order:
             row = [display, number, longest, len(users - {""})]
             if not kind.outcome:
-                top = sorted(codes.items(), key=lambda c: (-c[1], code_order(c[0])))[:3]
-                row.append(", ".join("%s\u00d7%d" % c for c in top))
+                row.append(code_counts(codes, 3))
             row += [timeutil.display_stored(first), timeutil.display_stored(last)]
             if kind.entity.show_id:
                 row.append(key)

@@ -7,10 +7,11 @@ value (entities, not rows) and whose ``tables()`` lists exactly the entities cou
 window's ``baseline.History``.
 """
 
+from collections import Counter
 from dataclasses import dataclass
 
 from . import timeutil
-from .tables import ERROR, LOCATION, USER, code_order, table
+from .tables import APP, ERROR, LOCATION, USER, code_counts, table
 
 # Entra's error codes for a wrong or locked credential: what a password spray leaves.
 CREDENTIAL_ERRORS = (50034, 50053, 50055, 50056, 50057, 50126)
@@ -38,11 +39,6 @@ def _values(found):
     return shown + (" +%d more" % more if more > 0 else "")
 
 
-def _count_value(found, value):
-    if value:
-        found[value] = found.get(value, 0) + 1
-
-
 class SprayIPs:
     """IPs whose failed sign-ins with a credential error name many distinct users."""
 
@@ -66,11 +62,11 @@ class _Spray:
             return
         entry = self.found.get(ip)
         if entry is None:
-            entry = self.found[ip] = [set(), 0, {}, created, created]
+            entry = self.found[ip] = [set(), 0, Counter(), created, created]
         if user:
             entry[0].add(user)
         entry[1] += 1
-        entry[2][code] = entry[2].get(code, 0) + 1
+        entry[2][code] += 1
         entry[4] = created  # rows come oldest first
 
     def counted(self):
@@ -82,9 +78,7 @@ class _Spray:
     def tables(self):
         order = sorted(self.counted(), key=lambda item: (-len(item[1][0]), -item[1][1],
                                                          item[0]))
-        rows = [[ip, len(users), failures,
-                 ", ".join("%s\u00d7%d" % c for c in sorted(
-                     codes.items(), key=lambda c: (-c[1], code_order(c[0])))),
+        rows = [[ip, len(users), failures, code_counts(codes),
                  timeutil.display_stored(first), timeutil.display_stored(last)]
                 for ip, (users, failures, codes, first, last) in order]
         return table("IPs with failed sign-ins for %d or more users (password spray)"
@@ -96,9 +90,8 @@ class _Spray:
 class UsersSigningIn:
     """Distinct users among the sign-ins of a condition (a protocol, a legacy client)."""
 
-    fields = (("user_id", "user_id"), ("user", USER), ("application", "app_name"),
-              ("app_id", "app_id"), ("ip", "ip"), ("location", LOCATION),
-              ("client app", "client_app"), ("created", "created"))
+    fields = (("user_id", "user_id"), ("user", USER), ("application", APP), ("ip", "ip"),
+              ("location", LOCATION), ("client app", "client_app"), ("created", "created"))
 
     def __init__(self, title, condition):
         self.title = title
@@ -115,15 +108,17 @@ class _Users:
         self.found = {}
 
     def add(self, row):
-        user_id, user, app, app_id, ip, location, client, created = (row[i] for i in self.at)
+        user_id, user, app, ip, location, client, created = (row[i] for i in self.at)
         if not user_id:
             return
         entry = self.found.get(user_id)
         if entry is None:
-            entry = self.found[user_id] = [user, 0, {}, {}, {}, {}, created, created]
+            entry = self.found[user_id] = [user, 0, Counter(), Counter(), Counter(),
+                                           Counter(), created, created]
         entry[1] += 1
-        for found, value in zip(entry[2:6], (app or app_id, ip, location, client)):
-            _count_value(found, value)
+        for found, value in zip(entry[2:6], (app, ip, location, client)):
+            if value:
+                found[value] += 1
         entry[7] = created
 
     def count(self):
@@ -165,10 +160,11 @@ class _Countries:
             entry = self.found[user_id] = [user, {}]
         seen = entry[1].get(country)
         if seen is None:
-            seen = entry[1][country] = [0, created, created, {}]
+            seen = entry[1][country] = [0, created, created, Counter()]
         seen[0] += 1
         seen[2] = created
-        _count_value(seen[3], ip)
+        if ip:
+            seen[3][ip] += 1
 
     def counted(self):
         return [(u, e) for u, e in self.found.items() if len(e[1]) >= 2]

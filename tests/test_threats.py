@@ -202,6 +202,11 @@ def test_the_dd_tables_show_who_where_and_when(run, write_json, tmp_path):
          "203.0.113.77"]]
     for label in ("spray_ips", "device_code_users", "multi_country_users"):
         assert tables[label]["total"] == document["measures"][LABELS.index(label)]["value"]
+    # The page links each error code of the spray to its lookup, as in the entity tables.
+    page = (tmp_path / "state/dd/file/check_entra_threats.html").read_text()
+    lookup = '<a href="https://login.microsoftonline.com/error?code=%d" rel="noreferrer">%d</a>'
+    assert "<td>%s\u00d710, %s\u00d71</td>" % (lookup % (50126, 50126),
+                                                lookup % (50053, 50053)) in page
 
 
 @pytest.mark.parametrize("window,baseline", [

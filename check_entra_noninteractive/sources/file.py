@@ -316,8 +316,7 @@ def collect(args, run):
     # mkdtemp makes the directory 0700: the rows are personal data.
     directory = tempfile.mkdtemp(prefix="entra-file-")
     store = Store(os.path.join(directory, "signins.sqlite"), scratch=True)
-    # only the threats check has baselines (and the option)
-    baseline_days = getattr(args, "baseline_days", None)
+    baseline_days = run.baseline_days
     try:
         bounded = Window(start or timeutil.EARLIEST,
                          end or timeutil.parse_time("9999-12-31T23:59:59Z"),
